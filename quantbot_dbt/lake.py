@@ -1,0 +1,290 @@
+"""The Parquet lake: layout, one explicit schema per record type, atomic appends, and scans.
+
+Layout under the lake root (partition folders carry the same value as the record's column
+of the same name; `day` is the run's simulated start day, `window_from`):
+
+    registry/datasets/part-*.parquet
+    registry/runs/engine_version=<v>/day=<YYYY-MM-DD>/part-*.parquet
+    registry/artifacts/kind=<k>/day=<YYYY-MM-DD>/part-*.parquet
+
+Files are only ever added: written to a hidden temp file in their final folder, fsynced,
+then renamed to a name no other writer can produce. Nothing here rewrites or deletes one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .ids import NAME_PATTERN
+
+LIST_OF_NAMES = pa.list_(pa.string())
+TEXT_MAP = pa.map_(pa.string(), pa.string())
+NUMBER_MAP = pa.map_(pa.string(), pa.float64())
+REGISTERED_AT = pa.field("registered_at", pa.timestamp("us"), nullable=False)  # UTC
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    id_column: str
+    schema: pa.Schema
+    partition_keys: tuple[str, ...] = ()
+
+    def folder(self, lake_root: Path) -> Path:
+        return lake_root / "registry" / self.name
+
+
+DATASETS = Table(
+    "datasets",
+    "dataset_id",
+    pa.schema([
+        pa.field("dataset_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("window_from", pa.date32()),
+        pa.field("window_to", pa.date32()),
+        pa.field("schema_version", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("uri", pa.string()),
+        pa.field("meta", TEXT_MAP),
+        REGISTERED_AT,
+    ]),
+)
+
+RUNS = Table(
+    "runs",
+    "run_id",
+    pa.schema([
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("dataset_ids", LIST_OF_NAMES, nullable=False),
+        pa.field("strategy_hash", pa.string(), nullable=False),
+        pa.field("engine_version", pa.string(), nullable=False),
+        pa.field("seed", pa.int64(), nullable=False),
+        pa.field("callers", LIST_OF_NAMES, nullable=False),
+        pa.field("window_from", pa.date32(), nullable=False),
+        pa.field("window_to", pa.date32(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("strategy_family", pa.string()),
+        pa.field("params", TEXT_MAP),
+        pa.field("metrics", NUMBER_MAP),
+        REGISTERED_AT,
+    ]),
+    partition_keys=("engine_version", "day"),
+)
+
+ARTIFACTS = Table(
+    "artifacts",
+    "artifact_id",
+    pa.schema([
+        pa.field("artifact_id", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("content_hash", pa.string(), nullable=False),
+        pa.field("size_bytes", pa.int64(), nullable=False),
+        pa.field("row_count", pa.int64()),
+        REGISTERED_AT,
+    ]),
+    partition_keys=("kind", "day"),
+)
+
+TABLES = {table.name: table for table in (DATASETS, RUNS, ARTIFACTS)}
+
+
+class ConflictingRecords(Exception):
+    """The lake holds two different records under one id: tampering, or a bypassed lock."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Records of one table, grouped by their partition values (in `table.partition_keys` order)."""
+
+    table: Table
+    groups: dict[tuple[str, ...], list[dict[str, Any]]]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def part_file_name() -> str:
+    # Timestamp for humans and ordering, uuid4 so that no two writers (processes, threads,
+    # the same microsecond) can ever produce the same name.
+    return f"part-{utc_now():%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}.parquet"
+
+
+def partition_folder(table: Table, lake_root: Path, values: tuple[str, ...]) -> Path:
+    if len(values) != len(table.partition_keys):
+        raise ValueError(f"{table.name} is partitioned by {table.partition_keys}, got {values}")
+    folder = table.folder(lake_root)
+    for key, value in zip(table.partition_keys, values):
+        # Values were validated as names upstream; checked again here because a bad one
+        # would become a path outside the table folder.
+        if not NAME_PATTERN.match(value):
+            raise ValueError(f"unsafe partition value {key}={value!r}")
+        folder = folder / f"{key}={value}"
+    return folder
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """An advisory lock between processes, released when the block ends (or the process dies)."""
+    with open(lock_path, "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def write_lock(lake_root: Path) -> contextlib.AbstractContextManager[None]:
+    """One writer at a time per lake, so that check-then-append cannot race with another
+    process registering the same id. Readers never take it."""
+    registry_dir = lake_root / "registry"
+    registry_dir.mkdir(parents=True, exist_ok=True)
+    return exclusive_lock(registry_dir / ".write.lock")
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def append(lake_root: Path, batches: list[Batch]) -> list[Path]:
+    """Append every batch, all files written and fsynced before the first becomes visible.
+
+    Files become visible in the order of `batches` (callers put artifacts before runs, so a
+    visible run always has all of its artifacts). Returns the new files.
+    """
+    pending: list[tuple[Path, Path]] = []
+    try:
+        for batch in batches:
+            for values, records in batch.groups.items():
+                if not records:
+                    continue
+                folder = partition_folder(batch.table, lake_root, values)
+                folder.mkdir(parents=True, exist_ok=True)
+                final_path = folder / part_file_name()
+                temp_path = folder / f".{final_path.name}.tmp"
+                pending.append((temp_path, final_path))
+                arrow_table = pa.Table.from_pylist(records, schema=batch.table.schema)
+                with open(temp_path, "wb") as out:
+                    pq.write_table(arrow_table, out, compression="zstd")
+                    out.flush()
+                    os.fsync(out.fileno())
+    except BaseException:
+        for temp_path, _ in pending:
+            temp_path.unlink(missing_ok=True)
+        raise
+    for temp_path, final_path in pending:
+        os.rename(temp_path, final_path)
+    for folder in {final_path.parent for _, final_path in pending}:
+        _fsync_dir(folder)
+    return [final_path for _, final_path in pending]
+
+
+def files(lake_root: Path, table: Table, partition: dict[str, str] | None = None) -> list[str]:
+    """Every Parquet file of a table, whatever its name: a hand-written file counts too.
+
+    `partition` prunes by folder (e.g. {"engine_version": "1.0.0"}); the partition contract
+    of the dbt project guarantees that a record's folder agrees with its columns.
+    """
+    folder = table.folder(lake_root)
+    if not folder.is_dir():
+        return []
+    wanted = {f"{key}={value}" for key, value in (partition or {}).items()}
+    return sorted(
+        str(path)
+        for path in folder.rglob("*.parquet")
+        if path.is_file() and wanted <= set(path.relative_to(folder).parts[:-1])
+    )
+
+
+def scan(
+    con: duckdb.DuckDBPyConnection, lake_root: Path, table: Table, partition: dict[str, str] | None = None
+) -> duckdb.DuckDBPyRelation:
+    """The table's records exactly as written, typed by the lake schema; empty lake, zero rows.
+
+    Duplicates (the same record written twice) are kept: `distinct_records` folds them.
+    """
+    paths = files(lake_root, table, partition)
+    if not paths:
+        return con.from_arrow(table.schema.empty_table())
+    relation = con.read_parquet(paths, union_by_name=True, hive_partitioning=False)
+    present = set(relation.columns)
+    columns = ", ".join(
+        f'CAST({_quoted(field.name) if field.name in present else "NULL"} AS {_duckdb_type(field.type)}) AS {_quoted(field.name)}'
+        for field in table.schema
+    )
+    return relation.project(columns)
+
+
+def distinct_records(
+    con: duckdb.DuckDBPyConnection, lake_root: Path, table: Table, partition: dict[str, str] | None = None
+) -> duckdb.DuckDBPyRelation:
+    """One row per distinct record; a record sent twice keeps its first registration time."""
+    return scan(con, lake_root, table, partition).aggregate(
+        "* EXCLUDE (registered_at), min(registered_at) AS registered_at", "ALL"
+    )
+
+
+def records(
+    con: duckdb.DuckDBPyConnection,
+    lake_root: Path,
+    table: Table,
+    where: str = "TRUE",
+    params: dict[str, Any] | None = None,
+    partition: dict[str, str] | None = None,
+    order_by: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Records of a table as dicts; `where` is SQL written by this package, user values go in
+    `params`. An id with two different records is an error, never a silent pick."""
+    view = f"lake_{table.name}"
+    distinct_records(con, lake_root, table, partition).create_view(view)
+    sql = f"SELECT * FROM {view} WHERE {where} ORDER BY {order_by or table.id_column}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    cursor = con.execute(sql, params or {})
+    columns = [column[0] for column in cursor.description]
+    rows = [dict(zip(columns, row)) for row in cursor.fetchall()]
+    seen: set[str] = set()
+    for row in rows:
+        if row[table.id_column] in seen:
+            raise ConflictingRecords(
+                f"{table.id_column} {row[table.id_column]} has two different records in the lake; "
+                "`quantbot registry rebuild` names the contract it breaks"
+            )
+        seen.add(row[table.id_column])
+    return rows
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _duckdb_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_map(arrow_type):
+        return f"MAP({_duckdb_type(arrow_type.key_type)}, {_duckdb_type(arrow_type.item_type)})"
+    if pa.types.is_list(arrow_type):
+        return f"{_duckdb_type(arrow_type.value_type)}[]"
+    return {
+        pa.string(): "VARCHAR",
+        pa.int64(): "BIGINT",
+        pa.float64(): "DOUBLE",
+        pa.date32(): "DATE",
+        pa.timestamp("us"): "TIMESTAMP",
+    }[arrow_type]

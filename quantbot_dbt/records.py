@@ -1,0 +1,378 @@
+"""Registering datasets, runs and artifacts: validate, compute ids, refuse conflicts, append.
+
+Every check happens before the first byte is written, so a refused command writes nothing.
+The check against what is already in the lake and the append happen under the lake's write
+lock, so two processes sending the same record cannot both append it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import duckdb
+import pyarrow.parquet as pq
+
+from . import lake
+from .ids import (
+    InputError,
+    artifact_id_for,
+    canonical_json,
+    parse_number,
+    parse_seed,
+    parse_window,
+    run_id_for,
+    run_identity,
+    validate_name,
+    validate_names,
+)
+from .project import vocabulary
+
+RUN_REQUIRED_FIELDS = (
+    "dataset_ids", "strategy_hash", "engine_version", "seed", "callers", "window_from", "window_to", "status",
+)
+RUN_OPTIONAL_FIELDS = ("strategy_family", "params", "metrics", "run_id", "artifacts")
+DATASET_CONTENT_FIELDS = ("kind", "window_from", "window_to", "schema_version", "source", "uri", "meta")
+
+
+@dataclass
+class Registration:
+    """What a register call did: ids newly written, ids that were already there unchanged."""
+
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    artifacts_written: int = 0
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """A run as the user sent it, with where it came from for error messages ("line 3")."""
+
+    fields: dict[str, Any]
+    where: str = ""
+
+
+# ---------------------------------------------------------------- datasets
+
+
+def dataset_record(
+    dataset_id: str,
+    kind: str,
+    window_from: str | None = None,
+    window_to: str | None = None,
+    schema_version: str | None = None,
+    source: str | None = None,
+    uri: str | None = None,
+    meta: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    validate_name(dataset_id, "dataset id")
+    check_vocabulary(kind, "dataset_kinds", "dataset kind")
+    start, end = parse_window(window_from, window_to, required=False)
+    return {
+        "dataset_id": dataset_id,
+        "kind": kind,
+        "window_from": start,
+        "window_to": end,
+        "schema_version": schema_version,
+        "source": source,
+        "uri": uri,
+        "meta": dict(sorted((meta or {}).items())),
+    }
+
+
+def register_dataset(lake_root: Path, record: dict[str, Any]) -> Registration:
+    registration = Registration()
+    with lake.write_lock(lake_root):
+        con = duckdb.connect()
+        try:
+            existing = existing_records(con, lake_root, lake.DATASETS, [record["dataset_id"]])
+        finally:
+            con.close()
+        if record["dataset_id"] in existing:
+            refuse_if_different("dataset", record["dataset_id"], existing[record["dataset_id"]], record)
+            registration.unchanged.append(record["dataset_id"])
+            return registration
+        stamped = {**record, "registered_at": lake.utc_now()}
+        registration.files = lake.append(lake_root, [lake.Batch(lake.DATASETS, {(): [stamped]})])
+        registration.written.append(record["dataset_id"])
+    return registration
+
+
+# ---------------------------------------------------------------- runs and artifacts
+
+
+def run_records(run_input: RunInput) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A validated run record and its artifact records (ids computed, local files hashed)."""
+    fields = run_input.fields
+    try:
+        unknown = sorted(set(fields) - set(RUN_REQUIRED_FIELDS) - set(RUN_OPTIONAL_FIELDS))
+        if unknown:
+            raise InputError(f"unknown field(s) {', '.join(unknown)}")
+        missing = [name for name in RUN_REQUIRED_FIELDS if fields.get(name) in (None, "", [])]
+        if missing:
+            raise InputError(f"missing field(s) {', '.join(missing)}")
+        window_from, window_to = parse_window(fields["window_from"], fields["window_to"], required=True)
+        identity = run_identity(
+            dataset_ids=validate_names(as_list(fields["dataset_ids"], "dataset_ids"), "dataset id"),
+            strategy_hash=validate_name(fields["strategy_hash"], "strategy hash"),
+            engine_version=validate_name(fields["engine_version"], "engine version"),
+            seed=parse_seed(fields["seed"]),
+            callers=validate_names(as_list(fields["callers"], "callers"), "caller"),
+            window_from=window_from,
+            window_to=window_to,
+        )
+        run_id = run_id_for(identity)
+        given_id = fields.get("run_id")
+        if given_id not in (None, "") and given_id != run_id:
+            raise InputError(f"run id {given_id!r} does not match the computed run id {run_id}")
+        family = fields.get("strategy_family")
+        record = {
+            "run_id": run_id,
+            **identity,
+            "window_from": window_from,
+            "window_to": window_to,
+            "status": check_vocabulary(fields["status"], "run_statuses", "status"),
+            "strategy_family": validate_name(family, "strategy family") if family not in (None, "") else None,
+            "params": param_values(fields.get("params") or {}),
+            "metrics": metric_values(fields.get("metrics") or {}),
+        }
+        artifacts = [artifact_record(run_id, spec) for spec in as_list(fields.get("artifacts") or [], "artifacts")]
+    except InputError as error:
+        raise InputError(f"{run_input.where}: {error}" if run_input.where else str(error)) from None
+    return record, artifacts
+
+
+def register_runs(lake_root: Path, run_inputs: Iterable[RunInput]) -> Registration:
+    """All or nothing: any bad record refuses the whole call before anything is written."""
+    runs: dict[str, dict[str, Any]] = {}
+    artifacts_by_run: dict[str, dict[str, dict[str, Any]]] = {}
+    where_by_run: dict[str, str] = {}
+    for run_input in run_inputs:
+        record, artifacts = run_records(run_input)
+        run_artifacts = {artifact["artifact_id"]: artifact for artifact in artifacts}
+        run_id = record["run_id"]
+        if run_id in runs:  # the same run twice in one batch: fine if identical
+            where = f"{where_by_run[run_id]} and {run_input.where}".strip()
+            refuse_if_different(f"run (sent twice: {where})", run_id, runs[run_id], record)
+            refuse_if_different(
+                f"run (sent twice: {where})", run_id,
+                {"artifacts": artifacts_by_run[run_id]}, {"artifacts": run_artifacts},
+            )
+            continue
+        runs[run_id] = record
+        artifacts_by_run[run_id] = run_artifacts
+        where_by_run[run_id] = run_input.where
+    if not runs:
+        raise InputError("no runs to register")
+
+    registration = Registration()
+    with lake.write_lock(lake_root):
+        con = duckdb.connect()
+        try:
+            known_datasets = existing_records(
+                con, lake_root, lake.DATASETS, sorted({d for run in runs.values() for d in run["dataset_ids"]})
+            )
+            existing_runs = existing_records(con, lake_root, lake.RUNS, list(runs))
+            existing_artifacts = artifacts_of_runs(con, lake_root, list(existing_runs))
+        finally:
+            con.close()
+        new_runs, new_artifacts = [], []
+        for run_id, record in runs.items():
+            prefix = f"{where_by_run[run_id]}: " if where_by_run[run_id] else ""
+            unknown = [d for d in record["dataset_ids"] if d not in known_datasets]
+            if unknown:
+                raise InputError(f"{prefix}dataset(s) not registered: {', '.join(unknown)}")
+            if run_id in existing_runs:
+                refuse_if_different(f"{prefix}run", run_id, existing_runs[run_id], record)
+                refuse_if_different(
+                    f"{prefix}run", run_id,
+                    {"artifacts": existing_artifacts.get(run_id, {})}, {"artifacts": artifacts_by_run[run_id]},
+                )
+                registration.unchanged.append(run_id)
+                continue
+            new_runs.append(record)
+            new_artifacts.extend(artifacts_by_run[run_id].values())
+            registration.written.append(run_id)
+        if new_runs:
+            registered_at = lake.utc_now()
+            day_of_run = {run["run_id"]: run["window_from"].isoformat() for run in new_runs}
+            run_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for run in new_runs:
+                key = (run["engine_version"], day_of_run[run["run_id"]])
+                run_groups.setdefault(key, []).append({**run, "registered_at": registered_at})
+            artifact_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for artifact in new_artifacts:
+                key = (artifact["kind"], day_of_run[artifact["run_id"]])
+                artifact_groups.setdefault(key, []).append({**artifact, "registered_at": registered_at})
+            # Artifacts first: once a run is visible, all of its artifacts already are.
+            registration.files = lake.append(
+                lake_root, [lake.Batch(lake.ARTIFACTS, artifact_groups), lake.Batch(lake.RUNS, run_groups)]
+            )
+            registration.artifacts_written = len(new_artifacts)
+    return registration
+
+
+def artifact_record(run_id: str, spec: Any) -> dict[str, Any]:
+    """An artifact of a local file: its bytes are hashed, a Parquet file's rows counted."""
+    if isinstance(spec, str):  # KIND=URI, as given on the command line
+        kind, sep, uri = spec.partition("=")
+        if not sep:
+            raise InputError(f"invalid artifact {spec!r}: expected KIND=URI")
+        spec = {"kind": kind, "uri": uri}
+    if not isinstance(spec, dict) or set(spec) != {"kind", "uri"}:
+        raise InputError(f"invalid artifact {spec!r}: expected an object with exactly 'kind' and 'uri'")
+    kind = check_vocabulary(spec["kind"], "artifact_kinds", "artifact kind")
+    path = local_path(spec["uri"])
+    if not path.is_file():
+        raise InputError(f"artifact file not found: {path}")
+    content_hash, size_bytes = file_sha256(path)
+    row_count = None
+    if path.suffix == ".parquet":
+        try:
+            row_count = pq.ParquetFile(path).metadata.num_rows
+        except Exception as error:  # pyarrow raises several types for a broken file
+            raise InputError(f"artifact {path} is not a readable Parquet file: {error}") from None
+    return {
+        "artifact_id": artifact_id_for(run_id, kind, content_hash),
+        "run_id": run_id,
+        "kind": kind,
+        "uri": str(path),
+        "content_hash": content_hash,
+        "size_bytes": size_bytes,
+        "row_count": row_count,
+    }
+
+
+def local_path(uri: Any) -> Path:
+    if not isinstance(uri, str) or not uri:
+        raise InputError(f"invalid artifact uri {uri!r}")
+    if uri.startswith("file://"):
+        uri = uri[len("file://"):]
+    elif "://" in uri:
+        raise InputError(f"artifact uri {uri!r}: only local files (a path or file://) are supported")
+    return Path(uri).expanduser().absolute()
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as content:
+        while chunk := content.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+# ---------------------------------------------------------------- bulk input
+
+
+def read_run_file(path: Path) -> list[RunInput]:
+    """runs.jsonl (one JSON object per line) or runs.parquet (one run per row)."""
+    if not path.is_file():
+        raise InputError(f"file not found: {path}")
+    if path.suffix == ".parquet":
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as error:
+            raise InputError(f"{path} is not a readable Parquet file: {error}") from None
+        return [RunInput(parquet_row(row), f"row {number}") for number, row in enumerate(rows, start=1)]
+    run_inputs = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                fields = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InputError(f"line {number}: not valid JSON ({error.msg})") from None
+            if not isinstance(fields, dict):
+                raise InputError(f"line {number}: expected a JSON object")
+            run_inputs.append(RunInput(fields, f"line {number}"))
+    return run_inputs
+
+
+def parquet_row(row: dict[str, Any]) -> dict[str, Any]:
+    """pyarrow gives maps as lists of pairs; the run fields want dicts. Nulls mean absent."""
+    fields = {key: value for key, value in row.items() if value is not None}
+    for name in ("params", "metrics"):
+        if isinstance(fields.get(name), list):
+            fields[name] = dict(fields[name])
+    return fields
+
+
+# ---------------------------------------------------------------- checks shared by all records
+
+
+def check_vocabulary(value: Any, seed_name: str, what: str) -> str:
+    accepted = vocabulary(seed_name)
+    if value not in accepted:
+        raise InputError(f"unknown {what} {value!r}: expected one of {', '.join(sorted(accepted))}")
+    return value
+
+
+def as_list(value: Any, what: str) -> list[Any]:
+    if isinstance(value, str):  # "a,b" as on the command line
+        return [part for part in value.split(",") if part]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise InputError(f"invalid {what} {value!r}: expected a list")
+
+
+def param_values(params: Any) -> dict[str, str]:
+    """Params are text; a JSON number or boolean is kept as its JSON text ("20", "true")."""
+    if not isinstance(params, dict):
+        raise InputError(f"invalid params {params!r}: expected an object")
+    values = {}
+    for key, value in sorted(params.items()):
+        validate_name(key, "param key")
+        if isinstance(value, str):
+            values[key] = value
+        elif isinstance(value, (bool, int, float)):
+            values[key] = canonical_json(value)
+        else:
+            raise InputError(f"invalid param {key}={value!r}: expected text, a number or a boolean")
+    return values
+
+
+def metric_values(metrics: Any) -> dict[str, float]:
+    if not isinstance(metrics, dict):
+        raise InputError(f"invalid metrics {metrics!r}: expected an object")
+    return {validate_name(key, "metric key"): parse_number(value, f"metric {key}") for key, value in sorted(metrics.items())}
+
+
+def existing_records(
+    con: duckdb.DuckDBPyConnection, lake_root: Path, table: lake.Table, ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The lake's record of each id, without its registration time (not part of the content)."""
+    if not ids:
+        return {}
+    rows = lake.records(con, lake_root, table, f"{table.id_column} IN (SELECT unnest($ids))", {"ids": ids})
+    return {row[table.id_column]: without_registered_at(row) for row in rows}
+
+
+def artifacts_of_runs(
+    con: duckdb.DuckDBPyConnection, lake_root: Path, run_ids: list[str]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    if not run_ids:
+        return {}
+    by_run: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in lake.records(con, lake_root, lake.ARTIFACTS, "run_id IN (SELECT unnest($ids))", {"ids": run_ids}):
+        by_run.setdefault(row["run_id"], {})[row["artifact_id"]] = without_registered_at(row)
+    return by_run
+
+
+def without_registered_at(record: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in record.items() if name != "registered_at"}
+
+
+def refuse_if_different(what: str, record_id: str, existing: dict[str, Any], new: dict[str, Any]) -> None:
+    """Same id, same content: fine. Same id, other content: refused, naming the fields."""
+    differing = sorted(name for name in set(existing) | set(new) if existing.get(name) != new.get(name))
+    if differing:
+        raise InputError(
+            f"{what} {record_id} is already registered with different {', '.join(differing)}; "
+            "records are immutable: register the change under a new id"
+        )
