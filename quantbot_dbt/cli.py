@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import typer
 from typer._click.exceptions import ClickException  # typer vendors click; this is its base error
 
 from . import registry
+from .output import fields, json_value, table
 from .ids import InputError, parse_pairs
 from .lake import ConflictingRecords
 from .project import resolve_paths
@@ -34,6 +34,10 @@ DateFrom = Annotated[Optional[str], typer.Option("--from", help="First day, YYYY
 DateTo = Annotated[Optional[str], typer.Option("--to", help="Last day, YYYY-MM-DD (inclusive).")]
 
 EXPECTED_ERRORS = (InputError, ConflictingRecords, duckdb.Error, OSError)
+
+
+def emit(document: Any, as_json: bool, human: Callable[[], str]) -> None:
+    print(json.dumps(document, default=json_value, sort_keys=True) if as_json else human())
 
 
 def main() -> None:
@@ -227,47 +231,3 @@ def demo(
     if not result.ok:
         raise InputError("the demo registry failed its contracts: " + "; ".join(result.failures))
     emit({**summary, "row_counts": result.row_counts}, as_json, lambda: tour(lake_root, db_file, summary))
-
-
-# ---------------------------------------------------------------- output
-
-
-def emit(document: Any, as_json: bool, human: Callable[[], str]) -> None:
-    print(json.dumps(document, default=json_value, sort_keys=True) if as_json else human())
-
-
-def json_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat() + "Z"  # registry times are UTC
-    if isinstance(value, (dt.date, Path)):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return ",".join(text(item) for item in value)
-    if isinstance(value, dict):
-        return ",".join(f"{key}={text(item)}" for key, item in value.items())
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    if not rows:
-        return "(none)"
-    cells = [[text(row.get(column)) for column in columns] for row in rows]
-    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
-    lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths)).rstrip()]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells]
-    return "\n".join(lines)
-
-
-def fields(record: dict[str, Any]) -> str:
-    width = max(len(name) for name in record)
-    return "\n".join(f"{name.ljust(width)}  {text(value)}" for name, value in record.items())

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .ids import InputError, run_id_for, run_identity
+from .output import table
 from .project import project_dir
 from .records import RunInput, dataset_record, register_dataset, register_runs
 
@@ -236,7 +237,6 @@ def build_demo(lake_root: Path) -> dict[str, Any]:
 TOUR_QUERIES = (
     (
         "Runs per caller and engine version (a run with two callers counts for both)",
-        "runs",
         """select caller, engine_version, count(*) as runs,
        count(*) filter (where status = 'failed') as failed
 from (select unnest(callers) as caller, engine_version, status from registry.runs)
@@ -245,7 +245,6 @@ order by caller, engine_version""",
     ),
     (
         "How each dataset is covered by runs",
-        "dataset_coverage",
         """select dataset_id, kind, window_from, window_to, run_count, failed_run_count,
        runs_window_from, runs_window_to, runs_outside_window, artifact_count
 from registry.dataset_coverage
@@ -253,7 +252,6 @@ order by dataset_id""",
     ),
     (
         "Top runs by artifact rows",
-        "runs_with_artifacts",
         """select left(run_id, 12) as run_id, strategy_family, engine_version, window_from, window_to,
        artifact_count, artifact_rows, metrics['pnl'] as pnl
 from registry.runs_with_artifacts
@@ -262,7 +260,6 @@ limit 5""",
     ),
     (
         "Completed runs: PnL by strategy family and engine version",
-        "runs",
         """select strategy_family, engine_version, count(*) as runs,
        round(sum(metrics['pnl']), 2) as total_pnl, round(avg(metrics['win_rate']), 3) as avg_win_rate
 from registry.runs
@@ -273,16 +270,7 @@ order by strategy_family, engine_version""",
 )
 
 
-TOUR_CATALOG = "quantbot_demo"
-
-
-def sql_text(value: Any) -> str:
-    return str(value).replace("'", "''")
-
-
 def tour(lake_root: Path, db_file: Path, summary: dict[str, Any]) -> str:
-    from .cli import table  # the CLI's plain-text table; imported here, the CLI imports this module lazily
-
     completed = summary["runs"] - summary["failed_runs"]
     lines = [
         f"Built a sample lake in {summary['lake']}:",
@@ -291,38 +279,19 @@ def tour(lake_root: Path, db_file: Path, summary: dict[str, Any]) -> str:
         f"(Parquet files under {Path(summary['lake']) / OUTPUTS})",
         f"and rebuilt its registry with dbt: {db_file}",
     ]
-    # Attached under a fixed name: opened directly, a file called registry.duckdb is a catalog
-    # named "registry", and `registry.runs` would be ambiguous (catalog or schema).
-    con = duckdb.connect()
-    try:
-        con.execute(f"attach '{sql_text(db_file)}' as {TOUR_CATALOG} (read_only)")
-        con.execute(f"use {TOUR_CATALOG}")
-        built = {name for (name,) in con.execute(
-            "select table_name from information_schema.tables where table_catalog = $catalog and table_schema = 'registry'",
-            {"catalog": TOUR_CATALOG},
-        ).fetchall()}
-        for title, needed, sql in TOUR_QUERIES:
-            lines += ["", f"-- {title}", sql + ";"]
-            if needed not in built:
-                lines.append(f"(skipped: registry.{needed} is not in this registry)")
-                continue
+    with duckdb.connect(str(db_file), read_only=True) as con:
+        for title, sql in TOUR_QUERIES:
             cursor = con.execute(sql)
             columns = [column[0] for column in cursor.description]
-            lines.append(table([dict(zip(columns, row)) for row in cursor.fetchall()], columns))
-        example = con.execute(
-            "select left(run_id, 12) from registry.runs order by window_to desc, run_id limit 1"
-        ).fetchone() if "runs" in built else None
-    finally:
-        con.close()
+            lines += ["", f"-- {title}", sql + ";", table([dict(zip(columns, row)) for row in cursor.fetchall()], columns)]
+        (example,) = con.execute("select left(run_id, 12) from registry.runs order by window_to desc, run_id limit 1").fetchone()
     project = project_dir()
-    # The duckdb shell names the catalog after the file: registry.duckdb needs registry.registry.runs.
-    runs_table = "registry.registry.runs" if db_file.name.split(".")[0] == "registry" else "registry.runs"
     lines += [
         "",
         "Try it yourself:",
         f"  quantbot run list --lake {lake_root} --caller brook --limit 5",
-        f"  quantbot run get --lake {lake_root} {example[0] if example else '<run id prefix>'}",
-        f"  duckdb -readonly {db_file} \"select engine_version, status, count(*) from {runs_table} group by all\"",
+        f"  quantbot run get --lake {lake_root} {example}",
+        f"  duckdb -readonly {db_file} \"select engine_version, status, count(*) from registry.runs group by all\"",
         f"  cd {project} && QUANTBOT_LAKE={lake_root} QUANTBOT_DB=/tmp/scratch-registry.duckdb "
         "dbt build --profiles-dir .   # what `quantbot registry rebuild` runs",
     ]

@@ -6,8 +6,13 @@ import csv
 import os
 from pathlib import Path
 
+from .ids import InputError
+
 DEFAULT_LAKE = "lake"
-DB_FILE_NAME = "registry.duckdb"
+REGISTRY_SCHEMA = "registry"
+# Not "registry.duckdb": DuckDB names a database after its file, and a catalog called
+# "registry" makes every `registry.<table>` ambiguous with the schema of that name.
+DB_FILE_NAME = "quantbot.duckdb"
 
 
 def project_dir() -> Path:
@@ -22,8 +27,13 @@ def vocabulary(seed_name: str) -> frozenset[str]:
 
 
 def resolve_paths(lake: str | os.PathLike[str] | None, db: str | os.PathLike[str] | None) -> tuple[Path, Path]:
-    """--lake/--db, else QUANTBOT_LAKE/QUANTBOT_DB, else ./lake and <lake>/registry.duckdb; always absolute."""
+    """--lake/--db, else QUANTBOT_LAKE/QUANTBOT_DB, else ./lake and <lake>/quantbot.duckdb; always absolute."""
     lake_root = Path(lake or os.environ.get("QUANTBOT_LAKE") or DEFAULT_LAKE).expanduser().absolute()
     db_path = db or os.environ.get("QUANTBOT_DB")
     db_file = Path(db_path).expanduser().absolute() if db_path else lake_root / DB_FILE_NAME
+    if db_file.stem == REGISTRY_SCHEMA:
+        raise InputError(
+            f"registry file {db_file.name!r}: DuckDB would name its database {REGISTRY_SCHEMA!r}, "
+            f"which makes {REGISTRY_SCHEMA}.<table> ambiguous; choose another file name"
+        )
     return lake_root, db_file

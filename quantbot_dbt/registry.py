@@ -14,11 +14,8 @@ import duckdb
 
 from . import lake
 from .ids import InputError, validate_id_prefix, validate_name
-from .project import project_dir
+from .project import REGISTRY_SCHEMA, project_dir
 from .records import check_vocabulary
-
-REGISTRY_SCHEMA = "registry"
-
 
 # ---------------------------------------------------------------- reads
 
