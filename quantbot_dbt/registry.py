@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -100,17 +99,20 @@ class Rebuild:
 
 def rebuild(lake_root: Path, db_file: Path) -> Rebuild:
     """`dbt build` into a new file; it replaces the registry only if every model and contract passed."""
-    db_file.parent.mkdir(parents=True, exist_ok=True)
-    with lake.exclusive_lock(db_file.with_name(db_file.name + ".lock")):
-        new_file = db_file.with_name(f".{db_file.name}.{uuid.uuid4().hex}.building")
-        try:
-            failures = _dbt_build(lake_root, new_file)
-            if failures:
-                return Rebuild(False, db_file, failures=failures)
-            os.replace(new_file, db_file)
-        finally:
+    # The new file has the registry's own name (DuckDB names the database after it, and views
+    # refer to it) in a fixed folder (a constant profile path keeps dbt's partial parse warm);
+    # the lock makes the fixed folder safe.
+    build_dir = db_file.parent / f".{db_file.name}.build"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    new_file = build_dir / db_file.name
+    with lake.exclusive_lock(build_dir / "lock"):
+        for stale in (new_file, new_file.with_name(new_file.name + ".wal")):
+            stale.unlink(missing_ok=True)  # a build that died before the swap
+        failures = _dbt_build(lake_root, new_file)
+        if failures:
             new_file.unlink(missing_ok=True)
-            new_file.with_name(new_file.name + ".wal").unlink(missing_ok=True)
+            return Rebuild(False, db_file, failures=failures)
+        os.replace(new_file, db_file)
     return Rebuild(True, db_file, row_counts=registry_row_counts(db_file))
 
 

@@ -25,10 +25,14 @@ class Result:
         return json.loads(self.stdout)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def dbt_target(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One dbt target folder per test worker: partial parsing stays warm, workers never collide."""
-    return tmp_path_factory.mktemp("dbt-target")
+    """One dbt target and log folder per test worker, for in-process and CLI rebuilds alike:
+    workers never collide, and partial parsing stays warm within a worker."""
+    target = tmp_path_factory.mktemp("dbt-target")
+    os.environ["DBT_TARGET_PATH"] = str(target)
+    os.environ["DBT_LOG_PATH"] = str(target / "logs")
+    return target
 
 
 @pytest.fixture
@@ -37,20 +41,14 @@ def lake_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def quantbot(lake_root: Path, dbt_target: Path, tmp_path: Path):
+def quantbot(lake_root: Path, tmp_path: Path):
     """Run `quantbot ARGS --lake <lake_root>` in a subprocess, from a scratch working directory."""
 
     def run(*args: str, lake: Path | None = lake_root, check: bool | None = None) -> Result:
         command = [sys.executable, "-m", "quantbot_dbt", *args]
         if lake is not None:
             command += ["--lake", str(lake)]
-        env = {
-            **os.environ,
-            "DBT_TARGET_PATH": str(dbt_target),
-            "DBT_LOG_PATH": str(dbt_target / "logs"),
-        }
-        for name in ("QUANTBOT_LAKE", "QUANTBOT_DB"):
-            env.pop(name, None)
+        env = {name: value for name, value in os.environ.items() if name not in ("QUANTBOT_LAKE", "QUANTBOT_DB")}
         completed = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
         result = Result(completed.returncode, completed.stdout, completed.stderr)
         if check is True:

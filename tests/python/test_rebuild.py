@@ -1,0 +1,197 @@
+"""`quantbot registry rebuild`: a real `dbt build` of the real lake; tampered lakes fail by name."""
+
+import datetime as dt
+import re
+import shutil
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from quantbot_dbt import lake
+from quantbot_dbt.ids import artifact_id_for, run_id_for, run_identity
+from quantbot_dbt.records import RunInput, dataset_record, register_dataset, register_runs
+from quantbot_dbt.registry import rebuild
+
+RUN_FOLDER = "engine_version=1.0.0/day=2025-10-01"  # where the base lake's first run is
+REGISTRY_TABLES = ["artifacts", "dataset_coverage", "datasets", "run_datasets", "runs", "runs_with_artifacts"]
+
+
+def failing_contracts(stderr: str) -> set[str]:
+    return set(re.findall(r"^  (?:test|unit_test|model) ([\w:]+):", stderr, flags=re.MULTILINE))
+
+
+def registry_rows(db_file, table):
+    with duckdb.connect(str(db_file), read_only=True) as con:
+        return con.execute(f"select * from registry.{table} order by all").fetchall()
+
+
+def base_lake(lake_root, outputs):
+    """Two datasets, two runs (one failed), three artifacts: a small, consistent lake."""
+    register_dataset(lake_root, dataset_record("ohlcv_q4", "ohlcv", "2025-10-01", "2025-12-31"))
+    register_dataset(lake_root, dataset_record("alerts_h2", "alerts"))
+    outputs.mkdir(parents=True)
+    pq.write_table(pa.table({"trade_id": [1, 2, 3], "pnl": [1.0, -0.5, 2.0]}), outputs / "trades.parquet")
+    pq.write_table(pa.table({"metric": ["pnl"], "value": [2.5]}), outputs / "metrics.parquet")
+    run = {"dataset_ids": ["ohlcv_q4", "alerts_h2"], "strategy_hash": "s1", "engine_version": "1.0.0",
+           "callers": ["brook"], "window_from": "2025-10-01", "window_to": "2025-10-31"}
+    register_runs(lake_root, [
+        RunInput({**run, "seed": 1, "status": "completed", "artifacts": [
+            {"kind": "trades", "uri": str(outputs / "trades.parquet")},
+            {"kind": "metrics", "uri": str(outputs / "metrics.parquet")}]}),
+        RunInput({**run, "seed": 2, "status": "failed", "window_from": "2025-11-01", "window_to": "2025-11-30",
+                  "artifacts": [{"kind": "metrics", "uri": str(outputs / "metrics.parquet")}]}),
+    ])
+
+
+@pytest.fixture(scope="module")
+def built_base(tmp_path_factory):
+    """The base lake and its registry, built once; each test gets a copy to tamper with."""
+    folder = tmp_path_factory.mktemp("base")
+    base_lake(folder / "lake", folder / "outputs")
+    result = rebuild(folder / "lake", folder / "lake" / "quantbot.duckdb")
+    assert result.ok, result.failures
+    duckdb.connect(str(folder / "lake" / "quantbot.duckdb")).close()  # released: opens read-write at once
+    return folder / "lake"
+
+
+@pytest.fixture
+def base(built_base, lake_root):
+    shutil.copytree(built_base, lake_root)
+    return lake_root
+
+
+def tamper(lake_root, table, folder, records):
+    """Write a file by hand, as a tamperer (or a buggy tool) would: no checks, no lock."""
+    path = table.folder(lake_root) / folder / "part-tampered.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(records, schema=table.schema), path)
+
+
+def a_run(lake_root, **changes):
+    with duckdb.connect() as con:
+        run = lake.records(con, lake_root, lake.RUNS, "seed = 1")[0]
+    return {**run, **changes}
+
+
+def test_rebuild_on_an_empty_lake(quantbot, lake_root):
+    result = quantbot("registry", "rebuild", "--json")
+    assert result.code == 0, result.stderr
+    document = result.json()
+    assert document["ok"] is True and document["failures"] == []
+    assert document["row_counts"] == {
+        "artifact_kinds": 4, "artifacts": 0, "dataset_coverage": 0, "dataset_kinds": 3, "datasets": 0,
+        "run_datasets": 0, "run_statuses": 2, "runs": 0, "runs_with_artifacts": 0,
+    }
+    # The CLI released the file: it opens read-write at once.
+    duckdb.connect(str(lake_root / "quantbot.duckdb")).close()
+
+
+def test_demo_lake_rebuilds_to_the_same_tables_after_the_cache_is_deleted(quantbot, lake_root):
+    demo = quantbot("demo", "--json")
+    assert demo.code == 0, demo.stderr
+    summary = demo.json()
+    assert (summary["datasets"], summary["runs"], summary["failed_runs"], summary["artifacts"]) == (3, 48, 5, 89)
+    assert summary["row_counts"]["runs"] == 48 and summary["row_counts"]["artifacts"] == 89
+    db_file = lake_root / "quantbot.duckdb"
+    before = {table: registry_rows(db_file, table) for table in REGISTRY_TABLES}
+    db_file.unlink()
+    assert quantbot("registry", "rebuild").code == 0
+    assert {table: registry_rows(db_file, table) for table in REGISTRY_TABLES} == before
+    # Human output: one line per table with its row count.
+    assert "registry.runs                 48" in quantbot("registry", "rebuild").stdout
+
+
+def test_runs_with_artifacts_and_coverage_count_each_thing_once(base):
+    db_file = base / "quantbot.duckdb"
+    with duckdb.connect(str(db_file), read_only=True) as con:
+        per_run = con.execute(
+            "select seed, artifact_count, artifact_kinds, artifact_rows from registry.runs_with_artifacts order by seed"
+        ).fetchall()
+        coverage = con.execute(
+            "select dataset_id, run_count, completed_run_count, failed_run_count, runs_window_from, runs_window_to,"
+            " artifact_count from registry.dataset_coverage order by dataset_id"
+        ).fetchall()
+    assert per_run == [(1, 2, ["metrics", "trades"], 4), (2, 1, ["metrics"], 1)]
+    assert [row[:4] for row in coverage] == [("alerts_h2", 2, 1, 1), ("ohlcv_q4", 2, 1, 1)]
+    assert {row[6] for row in coverage} == {3}
+
+
+def test_a_record_sent_twice_folds_into_one_row(quantbot, base):
+    run = a_run(base)
+    tamper(base, lake.RUNS, RUN_FOLDER, [run])  # identical content, new file
+    result = quantbot("registry", "rebuild", "--json")
+    assert result.code == 0, result.stderr
+    assert result.json()["row_counts"]["runs"] == 2
+
+
+def test_a_failed_rebuild_names_the_contract_and_keeps_the_old_registry(quantbot, base):
+    db_file = base / "quantbot.duckdb"
+    before = {table: registry_rows(db_file, table) for table in REGISTRY_TABLES}
+    tamper(base, lake.RUNS, RUN_FOLDER, [a_run(base, status="failed")])
+    result = quantbot("registry", "rebuild")
+    assert result.code == 1
+    assert result.stderr.splitlines()[0] == f"error: registry rebuild failed; {db_file} is unchanged"
+    assert failing_contracts(result.stderr) == {"stg_runs_one_content_per_run_id"}, result.stderr
+    assert {table: registry_rows(db_file, table) for table in REGISTRY_TABLES} == before
+
+
+def with_identity(run):
+    """A tampered run whose id still recomputes, so that only the intended contract breaks."""
+    identity = run_identity(run["dataset_ids"], run["strategy_hash"], run["engine_version"], run["seed"],
+                            run["callers"], run["window_from"], run["window_to"])
+    return {**run, "run_id": run_id_for(identity)}
+
+
+TAMPERS = {
+    "conflicting duplicate id": (
+        lambda root: tamper(root, lake.RUNS, RUN_FOLDER, [a_run(root, status="failed")]),
+        {"stg_runs_one_content_per_run_id"},
+    ),
+    "dangling dataset reference": (
+        lambda root: tamper(root, lake.RUNS, RUN_FOLDER, [with_identity(a_run(root, dataset_ids=["never_registered"]))]),
+        {"run_dataset_is_registered"},
+    ),
+    "artifact of an unregistered run": (
+        lambda root: tamper(root, lake.ARTIFACTS, "kind=trades/day=2025-10-01", [
+            {**an_artifact(root), "run_id": "e" * 64, "artifact_id": artifact_id_for("e" * 64, "trades", "0" * 64),
+             "content_hash": "0" * 64}]),
+        {"artifact_run_is_registered"},
+    ),
+    "run id that does not recompute": (
+        lambda root: tamper(root, lake.RUNS, RUN_FOLDER, [a_run(root, run_id="f" * 64)]),
+        {"assert_run_ids_recompute"},
+    ),
+    "run in another engine's folder": (
+        lambda root: tamper(root, lake.RUNS, "engine_version=9.9.9/day=2025-10-01", [with_identity(a_run(root, seed=3))]),
+        {"assert_run_partitions_match_records"},
+    ),
+    "unknown status": (
+        lambda root: tamper(root, lake.RUNS, RUN_FOLDER, [with_identity(a_run(root, seed=4, status="exploded"))]),
+        {"run_status_is_a_run_status"},
+    ),
+    "window that ends before it starts": (
+        lambda root: tamper(root, lake.RUNS, RUN_FOLDER, [with_identity(
+            a_run(root, seed=5, window_to=dt.date(2025, 9, 30)))]),
+        {"runs_window_is_ordered"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERS))
+def test_each_tampered_lake_fails_exactly_its_contract(base, case):
+    """In-process (the CLI's output is checked above): one dbt import per worker, not per case."""
+    write_bad_file, expected_contracts = TAMPERS[case]
+    write_bad_file(base)
+    db_file = base / "quantbot.duckdb"
+    before = {table: registry_rows(db_file, table) for table in REGISTRY_TABLES}
+    result = rebuild(base, db_file)
+    assert not result.ok
+    assert {failure.split(":")[0].split(" ", 1)[1] for failure in result.failures} == expected_contracts, result.failures
+    assert {table: registry_rows(db_file, table) for table in REGISTRY_TABLES} == before
+
+
+def an_artifact(lake_root):
+    with duckdb.connect() as con:
+        return lake.records(con, lake_root, lake.ARTIFACTS, "kind = 'trades'")[0]
