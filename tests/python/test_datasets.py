@@ -1,7 +1,6 @@
 """`quantbot dataset register|list|get`: round trip, immutability, bad input."""
 
 import pytest
-
 from conftest import assert_one_error_line, lake_files
 
 Q4 = ["dataset", "register", "--id", "ohlcv_v2_2025Q4", "--kind", "ohlcv", "--from", "2025-10-01", "--to", "2025-12-31",

@@ -6,8 +6,8 @@ import textwrap
 
 import duckdb
 import pyarrow.parquet as pq
-
 from conftest import lake_files
+
 from quantbot_dbt import lake
 from quantbot_dbt.records import dataset_record, register_dataset
 

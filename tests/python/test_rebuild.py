@@ -1,8 +1,12 @@
 """`quantbot registry rebuild`: a real `dbt build` of the real lake; tampered lakes fail by name."""
 
 import datetime as dt
+import os
 import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -11,7 +15,13 @@ import pytest
 
 from quantbot_dbt import lake
 from quantbot_dbt.ids import artifact_id_for, run_id_for, run_identity
-from quantbot_dbt.records import RunInput, dataset_record, register_dataset, register_runs
+from quantbot_dbt.project import project_dir
+from quantbot_dbt.records import (
+    RunInput,
+    dataset_record,
+    register_dataset,
+    register_runs,
+)
 from quantbot_dbt.registry import rebuild
 
 RUN_FOLDER = "engine_version=1.0.0/day=2025-10-01"  # where the base lake's first run is
@@ -195,3 +205,15 @@ def test_each_tampered_lake_fails_exactly_its_contract(base, case):
 def an_artifact(lake_root):
     with duckdb.connect() as con:
         return lake.records(con, lake_root, lake.ARTIFACTS, "kind = 'trades'")[0]
+
+
+def test_dbt_build_by_hand_from_the_project_root_builds_the_same_registry(base, tmp_path):
+    """profiles.yml reads QUANTBOT_LAKE / QUANTBOT_DB, so plain `dbt build` rebuilds the same tables."""
+    by_hand = tmp_path / "by-hand.duckdb"
+    env = {**os.environ, "QUANTBOT_LAKE": str(base), "QUANTBOT_DB": str(by_hand)}
+    dbt = Path(sys.executable).parent / "dbt"
+    completed = subprocess.run([str(dbt), "build", "--profiles-dir", "."], cwd=project_dir(), env=env,
+                               capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    for table in REGISTRY_TABLES:
+        assert registry_rows(by_hand, table) == registry_rows(base / "quantbot.duckdb", table)

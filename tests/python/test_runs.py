@@ -6,8 +6,8 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import assert_one_error_line, lake_files, write_parquet
+
 from quantbot_dbt.ids import artifact_id_for
 
 # The identity of test_ids.py: its run id is pinned there and here.
