@@ -11,9 +11,9 @@ import duckdb
 import typer
 from typer._click.exceptions import ClickException  # typer vendors click; this is its base error
 
-from . import registry
+from . import registry, resolver
 from .output import fields, json_value, table
-from .ids import InputError, parse_pairs
+from .ids import InputError, parse_pairs, parse_timestamp
 from .lake import ConflictingRecords
 from .project import resolve_paths
 from .records import RunInput, dataset_record, read_run_file, register_dataset, register_runs
@@ -23,8 +23,10 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 dataset_app = typer.Typer(no_args_is_help=True, help="Register and read immutable datasets.")
 run_app = typer.Typer(no_args_is_help=True, help="Register and read immutable runs and their artifacts.")
 registry_app = typer.Typer(no_args_is_help=True, help="The DuckDB registry, rebuilt from the lake by dbt.")
+runset_app = typer.Typer(no_args_is_help=True, help="Named, declarative selections of runs: resolve, freeze, diff.")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(run_app, name="run")
+app.add_typer(runset_app, name="runset")
 app.add_typer(registry_app, name="registry")
 
 Lake = Annotated[Optional[Path], typer.Option("--lake", help="Lake root [env QUANTBOT_LAKE, default ./lake].")]
@@ -194,6 +196,196 @@ def run_get(run_ref: Annotated[str, typer.Argument(metavar="RUN_ID")], lake: Lak
     emit(run, as_json, lambda: fields({k: v for k, v in run.items() if k != "artifacts"}) + "\n\nartifacts:\n" + table(
         run["artifacts"], ["artifact_id", "kind", "row_count", "size_bytes", "uri"]
     ))
+
+
+@run_app.command("tag")
+def run_tag(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN_ID")], tags: Annotated[list[str], typer.Argument(metavar="TAG...")],
+    lake: Lake = None, as_json: Json = False,
+) -> None:
+    """Add tags to a run (append-only events; RunSets select on them with --run-tag)."""
+    lake_root, _ = resolve_paths(lake, None)
+    result = resolver.tag_run(lake_root, run_ref, tags)
+    emit(result, as_json, lambda: f"run {result['run_id'][:12]} tags: {', '.join(result['tags']) or '(none)'}")
+
+
+@run_app.command("untag")
+def run_untag(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN_ID")], tags: Annotated[list[str], typer.Argument(metavar="TAG...")],
+    lake: Lake = None, as_json: Json = False,
+) -> None:
+    """Remove tags from a run."""
+    lake_root, _ = resolve_paths(lake, None)
+    result = resolver.tag_run(lake_root, run_ref, tags, untag=True)
+    emit(result, as_json, lambda: f"run {result['run_id'][:12]} tags: {', '.join(result['tags']) or '(none)'}")
+
+
+# ---------------------------------------------------------------- runsets
+
+RunSetRef = Annotated[str, typer.Argument(metavar="REF", help="RunSet name, id, or unique id prefix (8+ hex).")]
+
+
+@runset_app.command("create")
+def runset_create(
+    name: Annotated[str, typer.Option("--id", help="The RunSet's name (a pointer to its content id).")],
+    datasets: Annotated[list[str], typer.Option("--dataset", help="Runs use every named dataset. Repeatable.")],
+    callers: Annotated[Optional[list[str]], typer.Option("--caller", help="Repeatable; see --match.")] = None,
+    window_from: DateFrom = None,
+    window_to: DateTo = None,
+    strategy_hashes: Annotated[Optional[list[str]], typer.Option("--strategy-hash", help="Any of. Repeatable.")] = None,
+    strategy_family: Annotated[Optional[str], typer.Option("--strategy-family")] = None,
+    engine_versions: Annotated[Optional[list[str]], typer.Option("--engine-version", help="Any of. Repeatable.")] = None,
+    status: Annotated[str, typer.Option("--status", help="completed (default), failed or any.")] = "completed",
+    run_tags: Annotated[Optional[list[str]], typer.Option("--run-tag", help="Runs carrying every tag. Repeatable.")] = None,
+    run_ids: Annotated[Optional[list[str]], typer.Option("--run", help="Explicit run ids. Repeatable.")] = None,
+    match: Annotated[str, typer.Option("--match", help="within (default) or overlap, for --caller and --from/--to.")] = "within",
+    tags: Annotated[Optional[str], typer.Option("--tags", help="Labels, comma-separated (not part of the spec).")] = None,
+    description: Annotated[Optional[str], typer.Option("--description")] = None,
+    then_resolve: Annotated[bool, typer.Option("--resolve", help="Resolve right away.")] = False,
+    lake: Lake = None,
+    as_json: Json = False,
+) -> None:
+    """Create a RunSet: a named selection whose id is the sha256 of its canonical spec."""
+    lake_root, _ = resolve_paths(lake, None)
+    spec = resolver.runset_spec(
+        datasets, callers or [], window_from, window_to, strategy_hashes or [], strategy_family,
+        engine_versions or [], status, run_tags or [], run_ids or [], match,
+    )
+    created = resolver.create_runset(lake_root, name, spec, split_list(tags), description)
+    document: dict[str, Any] = {"runset_id": created.runset_id, "name": name, "spec_json": created.spec_json,
+                                "written": created.written}
+    if then_resolve:
+        document["resolution"] = resolver.resolve(lake_root, created.runset_id)
+    def human() -> str:
+        line = (f"created RunSet {name} ({created.runset_id})" if "spec" in created.written or "name" in created.written
+                else f"RunSet {name} already exists with this spec ({created.runset_id})"
+                + (f"; recorded: {', '.join(created.written)}" if created.written else "; nothing written"))
+        return line + ("\n" + resolution_text(document["resolution"]) if then_resolve else "")
+    emit(document, as_json, human)
+
+
+@runset_app.command("resolve")
+def runset_resolve(
+    ref: RunSetRef,
+    force: Annotated[bool, typer.Option("--force", help="Resolve again even if a resolution exists.")] = False,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Only runs registered by then (ISO time, UTC); records nothing.")] = None,
+    lake: Lake = None,
+    as_json: Json = False,
+) -> None:
+    """The RunSet's runs: pinned if frozen, the latest resolution if any, else a new one."""
+    lake_root, _ = resolve_paths(lake, None)
+    result = resolver.resolve(lake_root, ref, force, parse_timestamp(as_of, "--as-of") if as_of else None)
+    emit(result, as_json, lambda: resolution_text(result))
+
+
+@runset_app.command("freeze")
+def runset_freeze(
+    ref: RunSetRef,
+    resolution_id: Annotated[Optional[str], typer.Option("--resolution", help="Pin this resolution, not the latest.")] = None,
+    lake: Lake = None,
+    as_json: Json = False,
+) -> None:
+    """Pin the latest resolution (the one you have seen), or the one named, forever."""
+    lake_root, _ = resolve_paths(lake, None)
+    result = resolver.change_state(lake_root, ref, "freeze", resolution_id)
+    emit(result, as_json, lambda: (f"froze RunSet {result['name']}" if result["changed"] else f"RunSet {result['name']} was already frozen")
+         + f" at resolution {result['pinned_resolution_id']}: {result['run_count']} runs, resolution_hash={result['resolution_hash']}")
+
+
+@runset_app.command("unfreeze")
+def runset_unfreeze(ref: RunSetRef, lake: Lake = None, as_json: Json = False) -> None:
+    """Release the pin: the next `resolve --force` resolves again."""
+    lake_root, _ = resolve_paths(lake, None)
+    result = resolver.change_state(lake_root, ref, "unfreeze")
+    emit(result, as_json, lambda: f"unfroze RunSet {result['name']}" if result["changed"] else f"RunSet {result['name']} was not frozen")
+
+
+@runset_app.command("delete")
+def runset_delete(ref: RunSetRef, lake: Lake = None, as_json: Json = False) -> None:
+    """Tombstone a RunSet: it leaves `list` and membership; its history stays readable."""
+    lake_root, _ = resolve_paths(lake, None)
+    result = resolver.change_state(lake_root, ref, "delete")
+    emit(result, as_json, lambda: f"deleted RunSet {result['name']}" if result["changed"] else f"RunSet {result['name']} was already deleted")
+
+
+@runset_app.command("list")
+def runset_list(
+    tags: Annotated[Optional[str], typer.Option("--tags", help="Carrying every tag, comma-separated.")] = None,
+    frozen: Annotated[Optional[bool], typer.Option("--frozen/--not-frozen", show_default=False)] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset")] = None,
+    include_deleted: Annotated[bool, typer.Option("--include-deleted")] = False,
+    lake: Lake = None,
+    as_json: Json = False,
+) -> None:
+    """List RunSets by name."""
+    lake_root, _ = resolve_paths(lake, None)
+    runsets = resolver.list_runsets(lake_root, split_list(tags), frozen, dataset, include_deleted)
+    emit({"runsets": runsets}, as_json, lambda: table(
+        [{**item, "runset_id": item["runset_id"][:12], "names": item["names"]} for item in runsets],
+        ["name", "runset_id", "names", "tags", "frozen", "deleted", "run_count"],
+    ))
+
+
+@runset_app.command("get")
+def runset_get(
+    ref: RunSetRef, include_deleted: Annotated[bool, typer.Option("--include-deleted")] = False,
+    lake: Lake = None, as_json: Json = False,
+) -> None:
+    """Spec, names, labels, state, and the latest and pinned resolutions."""
+    lake_root, _ = resolve_paths(lake, None)
+    result = resolver.get_runset(lake_root, ref, include_deleted)
+    emit(result, as_json, lambda: fields({key: value for key, value in result.items() if key != "spec_json"}))
+
+
+@runset_app.command("history")
+def runset_history(ref: RunSetRef, lake: Lake = None, as_json: Json = False) -> None:
+    """Every resolution, newest first."""
+    lake_root, _ = resolve_paths(lake, None)
+    result = resolver.history(lake_root, ref)
+    emit(result, as_json, lambda: f"RunSet {result['name']} ({result['runset_id']})\n" + table(
+        result["resolutions"], ["resolution_id", "resolved_at", "resolution_hash", "run_count", "artifact_count", "frozen"]
+    ))
+
+
+@runset_app.command("diff")
+def runset_diff(
+    ref: RunSetRef,
+    from_id: Annotated[Optional[str], typer.Option("--from", help="A resolution id [default: the current one].")] = None,
+    to_id: Annotated[Optional[str], typer.Option("--to", help="A resolution id.")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Compare with a fresh resolve now (the default without --to).")] = False,
+    lake: Lake = None,
+    as_json: Json = False,
+) -> None:
+    """Runs added and removed between two resolutions, or between the current one and now."""
+    if fresh and to_id:
+        raise InputError("--to and --fresh are two different targets; give one")
+    lake_root, _ = resolve_paths(lake, None)
+    result = resolver.diff(lake_root, ref, from_id, to_id)
+    emit(result, as_json, lambda: "\n".join(
+        [f"RunSet {result['name']}: {result['from_resolution_id']} -> {result['to_resolution_id'] or 'fresh resolve'}",
+         f"added {len(result['added'])}, removed {len(result['removed'])}, unchanged {result['unchanged_count']}"]
+        + [f"+ {run_id}" for run_id in result["added"]] + [f"- {run_id}" for run_id in result["removed"]]
+    ))
+
+
+def resolution_text(result: dict[str, Any]) -> str:
+    lines = [
+        f"RunSet {result['name']} ({result['runset_id']})" + (" [frozen]" if result["frozen"] else ""),
+        f"resolution {result['resolution_id'] or '(as of ' + str(result['as_of']) + ', not recorded)'}",
+        f"resolution_hash={result['resolution_hash']}",
+        f"{result['run_count']} runs, {result['artifact_count']} artifacts",
+    ]
+    coverage = result["coverage"]
+    if "requested_days" in coverage:
+        lines.append(f"coverage: {coverage['covered_days']} of {coverage['requested_days']} requested days")
+    if coverage.get("runs_excluded_by_status"):
+        lines.append(f"{coverage['runs_excluded_by_status']} runs excluded only by their status")
+    lines += [f"warning: {warning}" for warning in result["warnings"]]
+    return "\n".join(lines)
+
+
+def split_list(value: str | None) -> list[str]:
+    return [part for part in (value or "").split(",") if part]
 
 
 # ---------------------------------------------------------------- registry

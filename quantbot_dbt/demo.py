@@ -284,7 +284,7 @@ def tour(lake_root: Path, db_file: Path, summary: dict[str, Any]) -> str:
             cursor = con.execute(sql)
             columns = [column[0] for column in cursor.description]
             lines += ["", f"-- {title}", sql + ";", table([dict(zip(columns, row)) for row in cursor.fetchall()], columns)]
-        (example,) = con.execute("select left(run_id, 12) from registry.runs order by window_to desc, run_id limit 1").fetchone()
+        (example,) = con.execute("select left(run_id, 12) from registry.runs order by window_to desc, run_id limit 1").fetchall()[0]
     project = project_dir()
     lines += [
         "",

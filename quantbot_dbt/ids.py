@@ -104,6 +104,17 @@ def parse_window(window_from: Any, window_to: Any, *, required: bool) -> tuple[d
     return start, end
 
 
+def parse_timestamp(value: str, what: str) -> dt.datetime:
+    """An instant as ISO 8601 (a date means its midnight); naive times are UTC. Returned naive UTC."""
+    try:
+        instant = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"invalid {what} {value!r}: expected an ISO time such as 2026-01-29T12:00:00Z") from None
+    if instant.tzinfo is not None:
+        instant = instant.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return instant
+
+
 def parse_seed(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, str) and re.fullmatch(r"-?\d+", value):

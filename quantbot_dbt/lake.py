@@ -6,6 +6,11 @@ of the same name; `day` is the run's simulated start day, `window_from`):
     registry/datasets/part-*.parquet
     registry/runs/engine_version=<v>/day=<YYYY-MM-DD>/part-*.parquet
     registry/artifacts/kind=<k>/day=<YYYY-MM-DD>/part-*.parquet
+    registry/runsets/runset_id=<id>/part-*.parquet            (specs)
+    registry/runset_names/part-*.parquet
+    registry/runset_events/part-*.parquet
+    registry/resolutions/runset_id=<id>/part-*.parquet
+    registry/run_tags/part-*.parquet
 
 Files are only ever added: written to a hidden temp file in their final folder, fsynced,
 then renamed to a name no other writer can produce. Nothing here rewrites or deletes one.
@@ -98,7 +103,81 @@ ARTIFACTS = Table(
     partition_keys=("kind", "day"),
 )
 
-TABLES = {table.name: table for table in (DATASETS, RUNS, ARTIFACTS)}
+# RunSets. A spec is content-addressed and immutable; names point at specs; everything that
+# changes (freeze, unfreeze, delete, revive, labels) is an event. Events, resolutions and run
+# tags share one lake-wide `event_seq`, assigned under the write lock, so state changes are
+# totally ordered and can never tie.
+RUNSETS = Table(
+    "runsets",
+    "runset_id",
+    pa.schema([
+        pa.field("runset_id", pa.string(), nullable=False),
+        pa.field("spec_json", pa.string(), nullable=False),  # the exact string runset_id hashes
+        REGISTERED_AT,
+    ]),
+    partition_keys=("runset_id",),
+)
+
+RUNSET_NAMES = Table(
+    "runset_names",
+    "name",
+    pa.schema([
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("runset_id", pa.string(), nullable=False),
+        REGISTERED_AT,
+    ]),
+)
+
+RUNSET_EVENTS = Table(
+    "runset_events",
+    "event_seq",
+    pa.schema([
+        pa.field("event_seq", pa.int64(), nullable=False),
+        pa.field("runset_id", pa.string(), nullable=False),
+        pa.field("event", pa.string(), nullable=False),  # frozen unfrozen deleted revived tagged untagged described
+        pa.field("resolution_id", pa.string()),  # frozen: the resolution it pins
+        pa.field("tag", pa.string()),  # tagged, untagged
+        pa.field("description", pa.string()),  # described
+        REGISTERED_AT,
+    ]),
+)
+
+RESOLUTIONS = Table(
+    "resolutions",
+    "resolution_id",
+    pa.schema([
+        pa.field("resolution_id", pa.string(), nullable=False),
+        pa.field("runset_id", pa.string(), nullable=False),
+        pa.field("event_seq", pa.int64(), nullable=False),
+        pa.field("resolver_version", pa.string(), nullable=False),
+        pa.field("run_ids", LIST_OF_NAMES, nullable=False),  # sorted
+        pa.field("resolution_hash", pa.string(), nullable=False),
+        pa.field("run_count", pa.int64(), nullable=False),
+        pa.field("artifact_count", pa.int64(), nullable=False),
+        pa.field("coverage_json", pa.string(), nullable=False),
+        pa.field("warnings", LIST_OF_NAMES, nullable=False),
+        REGISTERED_AT,  # when it was resolved
+    ]),
+    partition_keys=("runset_id",),
+)
+
+RUN_TAGS = Table(
+    "run_tags",
+    "event_seq",
+    pa.schema([
+        pa.field("event_seq", pa.int64(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("tag", pa.string(), nullable=False),
+        pa.field("event", pa.string(), nullable=False),  # tagged, untagged
+        REGISTERED_AT,
+    ]),
+)
+
+TABLES = {
+    table.name: table
+    for table in (DATASETS, RUNS, ARTIFACTS, RUNSETS, RUNSET_NAMES, RUNSET_EVENTS, RESOLUTIONS, RUN_TAGS)
+}
+EVENT_TABLES = (RUNSET_EVENTS, RESOLUTIONS, RUN_TAGS)
 
 
 class ConflictingRecords(Exception):

@@ -126,7 +126,7 @@ def registry_row_counts(db_file: Path) -> dict[str, int]:
             ).fetchall()
         ]
         return {
-            name: con.execute(f'SELECT count(*) FROM {REGISTRY_SCHEMA}."{name}"').fetchone()[0] for name in tables
+            name: con.execute(f'SELECT count(*) FROM {REGISTRY_SCHEMA}."{name}"').fetchall()[0][0] for name in tables
         }
 
 
