@@ -22,6 +22,7 @@ from .ids import InputError, run_id_for, run_identity
 from .output import table
 from .project import project_dir
 from .records import RunInput, dataset_record, register_dataset, register_runs
+from .resolver import change_state, create_runset, resolve, runset_spec
 
 OUTPUTS = "outputs"
 ALERTS = "alerts_v1_2025H2"
@@ -67,6 +68,16 @@ CALLER_SETS = (
     ("alpha_anna",),
     ("degen_dan", "alpha_anna"),
     ("brook", "alpha_anna"),
+)
+# name, selection, labels, frozen: the seed's example RunSet and a few a researcher would keep.
+RUNSETS = (
+    ("brook_baseline_2025Q4",
+     dict(datasets=["ohlcv_v2_2025Q4"], callers=["whale_watcher"], window_from="2025-10-01", window_to="2025-12-31"),
+     ["baseline", "q4"], True),
+    ("brook_2025Q3_overlap",
+     dict(datasets=["ohlcv_v2_2025Q3"], callers=["brook"], match="overlap"), ["q3"], False),
+    ("momentum_all_engines", dict(datasets=[ALERTS], strategy_family="momentum", status="any"), ["momentum"], False),
+    ("engine_110_failures", dict(datasets=[ALERTS], engine_versions=["1.1.0"], status="failed"), ["debug"], False),
 )
 FAILED = {6: "metrics", 15: None, 22: "metrics", 33: None, 41: "metrics"}  # demo run number -> artifacts kept
 RUNS_PER_WINDOW = 4
@@ -222,12 +233,18 @@ def build_demo(lake_root: Path) -> dict[str, Any]:
         failed_count += failed
 
     registration = register_runs(lake_root, run_inputs)  # one batch, all or nothing
+    for name, spec_args, tags, freeze in RUNSETS:
+        create_runset(lake_root, name, runset_spec(**spec_args), tags)
+        resolve(lake_root, name)
+        if freeze:
+            change_state(lake_root, name, "freeze")
     return {
         "lake": str(lake_root),
         "datasets": len(DATASETS),
         "runs": len(registration.written),
         "failed_runs": failed_count,
         "artifacts": registration.artifacts_written,
+        "runsets": len(RUNSETS),
     }
 
 
