@@ -25,7 +25,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -275,25 +275,33 @@ def append(lake_root: Path, batches: list[Batch]) -> list[Path]:
     return [final_path for _, final_path in pending]
 
 
-def files(lake_root: Path, table: Table, partition: dict[str, str] | None = None) -> list[str]:
+Partition = dict[str, "str | Callable[[str], bool]"]
+
+
+def files(lake_root: Path, table: Table, partition: Partition | None = None) -> list[str]:
     """Every Parquet file of a table, whatever its name: a hand-written file counts too.
 
-    `partition` prunes by folder (e.g. {"engine_version": "1.0.0"}); the partition contract
-    of the dbt project guarantees that a record's folder agrees with its columns.
+    `partition` prunes by folder: a value (`{"engine_version": "1.0.0"}`) or a test of the
+    folder's value (`{"day": lambda day: day <= "2025-06-30"}`). The dbt partition contracts
+    guarantee that a record's folders agree with its columns, so pruning never loses a record.
     """
     folder = table.folder(lake_root)
     if not folder.is_dir():
         return []
-    wanted = {f"{key}={value}" for key, value in (partition or {}).items()}
-    return sorted(
-        str(path)
-        for path in folder.rglob("*.parquet")
-        if path.is_file() and wanted <= set(path.relative_to(folder).parts[:-1])
-    )
+    tests = {
+        key: (wanted if callable(wanted) else (lambda value, wanted=wanted: value == wanted))
+        for key, wanted in (partition or {}).items()
+    }
+    selected = []
+    for path in folder.rglob("*.parquet"):
+        folders = dict(part.split("=", 1) for part in path.relative_to(folder).parts[:-1] if "=" in part)
+        if path.is_file() and all(key in folders and test(folders[key]) for key, test in tests.items()):
+            selected.append(str(path))
+    return sorted(selected)
 
 
 def scan(
-    con: duckdb.DuckDBPyConnection, lake_root: Path, table: Table, partition: dict[str, str] | None = None
+    con: duckdb.DuckDBPyConnection, lake_root: Path, table: Table, partition: Partition | None = None
 ) -> duckdb.DuckDBPyRelation:
     """The table's records exactly as written, typed by the lake schema; empty lake, zero rows.
 
@@ -312,7 +320,7 @@ def scan(
 
 
 def distinct_records(
-    con: duckdb.DuckDBPyConnection, lake_root: Path, table: Table, partition: dict[str, str] | None = None
+    con: duckdb.DuckDBPyConnection, lake_root: Path, table: Table, partition: Partition | None = None
 ) -> duckdb.DuckDBPyRelation:
     """One row per distinct record; a record sent twice keeps its first registration time."""
     return scan(con, lake_root, table, partition).aggregate(
@@ -326,7 +334,7 @@ def records(
     table: Table,
     where: str = "TRUE",
     params: dict[str, Any] | None = None,
-    partition: dict[str, str] | None = None,
+    partition: Partition | None = None,
     order_by: str | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
