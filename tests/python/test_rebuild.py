@@ -23,9 +23,13 @@ from quantbot_dbt.records import (
     register_runs,
 )
 from quantbot_dbt.registry import rebuild
+from quantbot_dbt.resolver import change_state, create_runset, runset_spec
 
 RUN_FOLDER = "engine_version=1.0.0/day=2025-10-01"  # where the base lake's first run is
-REGISTRY_TABLES = ["artifacts", "dataset_coverage", "datasets", "run_datasets", "runs", "runs_with_artifacts"]
+REGISTRY_TABLES = [
+    "artifacts", "dataset_coverage", "datasets", "event_log", "resolution_members", "resolutions", "run_datasets",
+    "runs", "runs_with_artifacts", "runset_membership", "runset_names", "runsets", "runsets_with_resolution", "tags",
+]
 
 
 def failing_contracts(stderr: str) -> set[str]:
@@ -53,6 +57,8 @@ def base_lake(lake_root, outputs):
         RunInput({**run, "seed": 2, "status": "failed", "window_from": "2025-11-01", "window_to": "2025-11-30",
                   "artifacts": [{"kind": "metrics", "uri": str(outputs / "metrics.parquet")}]}),
     ])
+    create_runset(lake_root, "q4_all", runset_spec(["ohlcv_q4"], status="any"))
+    change_state(lake_root, "q4_all", "freeze")
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +76,16 @@ def built_base(tmp_path_factory):
 def base(built_base, lake_root):
     shutil.copytree(built_base, lake_root)
     return lake_root
+
+
+@pytest.fixture
+def worker_registry(built_base, tmp_path_factory):
+    """The base registry at one fixed path per worker: in-process rebuilds into the same path keep
+    dbt's partial parse warm (a new database path is a new profile to dbt: a full re-parse)."""
+    db_file = tmp_path_factory.getbasetemp() / "worker-registry" / "quantbot.duckdb"
+    db_file.parent.mkdir(exist_ok=True)
+    shutil.copyfile(built_base / "quantbot.duckdb", db_file)
+    return db_file
 
 
 def tamper(lake_root, table, folder, records):
@@ -91,8 +107,7 @@ def test_rebuild_on_an_empty_lake(quantbot, lake_root):
     document = result.json()
     assert document["ok"] is True and document["failures"] == []
     assert document["row_counts"] == {
-        "artifact_kinds": 4, "artifacts": 0, "dataset_coverage": 0, "dataset_kinds": 3, "datasets": 0,
-        "run_datasets": 0, "run_statuses": 2, "runs": 0, "runs_with_artifacts": 0,
+        **{table: 0 for table in REGISTRY_TABLES}, "artifact_kinds": 4, "dataset_kinds": 3, "run_statuses": 2,
     }
     # The CLI released the file: it opens read-write at once.
     duckdb.connect(str(lake_root / "quantbot.duckdb")).close()
@@ -102,7 +117,8 @@ def test_demo_lake_rebuilds_to_the_same_tables_after_the_cache_is_deleted(quantb
     demo = quantbot("demo", "--json")
     assert demo.code == 0, demo.stderr
     summary = demo.json()
-    assert (summary["datasets"], summary["runs"], summary["failed_runs"], summary["artifacts"]) == (3, 48, 5, 89)
+    assert (summary["datasets"], summary["runs"], summary["failed_runs"], summary["artifacts"], summary["runsets"]) == (
+        3, 48, 5, 89, 4)
     assert summary["row_counts"]["runs"] == 48 and summary["row_counts"]["artifacts"] == 89
     db_file = lake_root / "quantbot.duckdb"
     before = {table: registry_rows(db_file, table) for table in REGISTRY_TABLES}
@@ -110,7 +126,7 @@ def test_demo_lake_rebuilds_to_the_same_tables_after_the_cache_is_deleted(quantb
     assert quantbot("registry", "rebuild").code == 0
     assert {table: registry_rows(db_file, table) for table in REGISTRY_TABLES} == before
     # Human output: one line per table with its row count.
-    assert "registry.runs                 48" in quantbot("registry", "rebuild").stdout
+    assert re.search(r"^registry\.runs +48$", quantbot("registry", "rebuild").stdout, flags=re.MULTILINE)
 
 
 def test_runs_with_artifacts_and_coverage_count_each_thing_once(base):
@@ -181,6 +197,17 @@ TAMPERS = {
         lambda root: tamper(root, lake.RUNS, RUN_FOLDER, [with_identity(a_run(root, seed=4, status="exploded"))]),
         {"run_status_is_a_run_status"},
     ),
+    "RunSet spec edited after its id was computed": (
+        lambda root: tamper(root, lake.RUNSETS, f"runset_id={a_runset(root)['runset_id']}", [
+            {**a_runset(root), "spec_json": a_runset(root)["spec_json"].replace('"any"', '"failed"')}]),
+        {"assert_runset_ids_recompute", "stg_runsets_one_content_per_runset_id"},
+    ),
+    "resolution whose member list was edited": (
+        lambda root: tamper(root, lake.RESOLUTIONS, f"runset_id={a_resolution(root)['runset_id']}", [
+            {**a_resolution(root), "run_ids": a_resolution(root)["run_ids"][:1], "event_seq": 1000,
+             "resolution_id": "d" * 64}]),
+        {"assert_resolution_hashes_recompute"},
+    ),
     "window that ends before it starts": (
         lambda root: tamper(root, lake.RUNS, RUN_FOLDER, [with_identity(
             a_run(root, seed=5, window_to=dt.date(2025, 9, 30)))]),
@@ -190,16 +217,26 @@ TAMPERS = {
 
 
 @pytest.mark.parametrize("case", sorted(TAMPERS))
-def test_each_tampered_lake_fails_exactly_its_contract(base, case):
+def test_each_tampered_lake_fails_exactly_its_contract(base, worker_registry, case):
     """In-process (the CLI's output is checked above): one dbt import per worker, not per case."""
     write_bad_file, expected_contracts = TAMPERS[case]
     write_bad_file(base)
-    db_file = base / "quantbot.duckdb"
+    db_file = worker_registry
     before = {table: registry_rows(db_file, table) for table in REGISTRY_TABLES}
     result = rebuild(base, db_file)
     assert not result.ok
     assert {failure.split(":")[0].split(" ", 1)[1] for failure in result.failures} == expected_contracts, result.failures
     assert {table: registry_rows(db_file, table) for table in REGISTRY_TABLES} == before
+
+
+def a_runset(lake_root):
+    with duckdb.connect() as con:
+        return lake.records(con, lake_root, lake.RUNSETS)[0]
+
+
+def a_resolution(lake_root):
+    with duckdb.connect() as con:
+        return lake.records(con, lake_root, lake.RESOLUTIONS)[0]
 
 
 def an_artifact(lake_root):

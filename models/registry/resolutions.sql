@@ -1,0 +1,22 @@
+-- One row per resolution. is_latest and is_pinned come from registry.runsets, the one place
+-- the RunSet state is derived.
+with resolutions as (
+    {{ distinct_records(ref('stg_resolutions')) }}
+)
+
+select
+    resolutions.resolution_id,
+    resolutions.runset_id,
+    resolutions.event_seq,
+    resolutions.resolver_version,
+    resolutions.run_ids,
+    resolutions.resolution_hash,
+    resolutions.run_count,
+    resolutions.artifact_count,
+    resolutions.coverage_json,
+    resolutions.warnings,
+    resolutions.registered_at as resolved_at,
+    coalesce(resolutions.resolution_id = runsets.latest_resolution_id, false) as is_latest,
+    coalesce(resolutions.resolution_id = runsets.pinned_resolution_id, false) as is_pinned
+from resolutions
+left join {{ ref('runsets') }} as runsets on runsets.runset_id = resolutions.runset_id

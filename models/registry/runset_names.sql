@@ -1,0 +1,1 @@
+{{ distinct_records(ref('stg_runset_names')) }}
