@@ -253,6 +253,22 @@ def build_demo(lake_root: Path) -> dict[str, Any]:
 
 TOUR_QUERIES = (
     (
+        "RunSets and their current resolution (pinned if frozen, else the latest)",
+        """select names[1] as name, left(runset_id, 12) as runset_id, frozen, run_count, artifact_count,
+       left(resolution_hash, 16) as resolution_hash
+from registry.runsets_with_resolution
+order by name""",
+    ),
+    (
+        "The magic join: the runs of a RunSet, by name, without listing one id",
+        """select left(run_id, 12) as run_id, strategy_family, window_from, window_to, metrics['pnl'] as pnl
+from registry.runs
+where run_id in (select run_id from registry.runset_membership
+                 where runset_id = (select runset_id from registry.runset_names
+                                    where name = 'brook_baseline_2025Q4'))
+order by run_id""",
+    ),
+    (
         "Runs per caller and engine version (a run with two callers counts for both)",
         """select caller, engine_version, count(*) as runs,
        count(*) filter (where status = 'failed') as failed
@@ -293,7 +309,8 @@ def tour(lake_root: Path, db_file: Path, summary: dict[str, Any]) -> str:
         f"Built a sample lake in {summary['lake']}:",
         f"  {summary['datasets']} datasets, {summary['runs']} runs ({completed} completed, "
         f"{summary['failed_runs']} failed), {summary['artifacts']} artifacts "
-        f"(Parquet files under {Path(summary['lake']) / OUTPUTS})",
+        f"(Parquet files under {Path(summary['lake']) / OUTPUTS}), {summary['runsets']} RunSets "
+        "(brook_baseline_2025Q4 frozen)",
         f"and rebuilt its registry with dbt: {db_file}",
     ]
     with duckdb.connect(str(db_file), read_only=True) as con:
@@ -306,6 +323,8 @@ def tour(lake_root: Path, db_file: Path, summary: dict[str, Any]) -> str:
     lines += [
         "",
         "Try it yourself:",
+        f"  quantbot runset resolve --lake {lake_root} brook_baseline_2025Q4",
+        f"  quantbot runset history --lake {lake_root} brook_baseline_2025Q4",
         f"  quantbot run list --lake {lake_root} --caller brook --limit 5",
         f"  quantbot run get --lake {lake_root} {example}",
         f"  duckdb -readonly {db_file} \"select engine_version, status, count(*) from registry.runs group by all\"",
