@@ -30,8 +30,8 @@ from .ids import (
     validate_name,
     validate_names,
 )
-from .records import check_vocabulary
-from .registry import get_run
+from .project import vocabulary
+from .registry import get_dataset, get_run
 
 RESOLVER_VERSION = "1"
 MATCHES = ("within", "overlap")
@@ -55,7 +55,10 @@ def runset_spec(
 ) -> dict[str, Any]:
     """The selection, validated and canonical: only the filters given, lists sorted and unique."""
     spec: dict[str, Any] = {"datasets": validate_names(datasets, "dataset id")}
-    spec["status"] = status if status == "any" else check_vocabulary(status, "run_statuses", "status")
+    statuses = sorted(vocabulary("run_statuses") | {"any"})
+    if status not in statuses:
+        raise InputError(f"unknown status {status!r}: expected one of {', '.join(statuses)}")
+    spec["status"] = status
     if match not in MATCHES:
         raise InputError(f"invalid --match {match!r}: expected within or overlap")
     callers, strategy_hashes, engine_versions, run_tags, run_ids = (
@@ -203,7 +206,9 @@ def find_runset(con: duckdb.DuckDBPyConnection, lake_root: Path, ref: str) -> tu
         for row in lake.records(con, lake_root, lake.RUNSETS, "starts_with(runset_id, $ref)", {"ref": ref}):
             candidates.setdefault(row["runset_id"], None)
     if not candidates:
-        raise InputError(f"no RunSet matches {ref!r} (by name, id or id prefix)")
+        hint = (f"; an id prefix needs at least {MIN_PREFIX_LENGTH} characters"
+                if len(ref) < MIN_PREFIX_LENGTH and ID_PREFIX_PATTERN.match(ref.ljust(MIN_PREFIX_LENGTH, "0")) else "")
+        raise InputError(f"no RunSet matches {ref!r} (by name, id or id prefix){hint}")
     if len(candidates) > 1:
         shown = ", ".join(sorted(runset_id[:16] for runset_id in candidates))
         raise InputError(f"RunSet reference {ref!r} is ambiguous: it matches {shown}")
@@ -527,11 +532,12 @@ def resolution_view(state: RunSetState, used_name: str | None, resolution: dict[
 def change_state(lake_root: Path, ref: str, change: str, resolution_id: str | None = None) -> dict[str, Any]:
     """freeze / unfreeze / delete: append the event if it changes something; say what happened."""
     if change == "freeze":
-        needs_resolution = False
         with duckdb.connect() as con:
-            runset_id, _ = find_runset(con, lake_root, ref)
-            needs_resolution = resolution_id is None and load_state(con, lake_root, runset_id).latest_resolution is None
-        if needs_resolution:
+            runset_id, used_name = find_runset(con, lake_root, ref)
+            state = load_state(con, lake_root, runset_id)
+        if state.deleted:
+            raise InputError(f"RunSet {display(state, used_name)} is deleted; create it again to revive it")
+        if resolution_id is None and state.latest_resolution is None:
             record_resolution(lake_root, runset_id)  # nothing seen yet: pin a fresh one
     with lake.write_lock(lake_root), duckdb.connect() as con:
         runset_id, used_name = find_runset(con, lake_root, ref)
@@ -608,7 +614,7 @@ def list_runsets(lake_root: Path, tags: Iterable[str] = (), frozen: bool | None 
     """RunSets ordered by their first name; every filter given applies."""
     tags = validate_names(tags, "tag") if list(tags) else []
     if dataset is not None:
-        validate_name(dataset, "dataset id")
+        get_dataset(lake_root, dataset)  # an unknown dataset is refused, as by `run list`
     with duckdb.connect() as con:
         states = load_states(con, lake_root)
     listed = []
