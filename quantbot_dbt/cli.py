@@ -237,7 +237,7 @@ def runset_create(
     engine_versions: Annotated[Optional[list[str]], typer.Option("--engine-version", help="Any of. Repeatable.")] = None,
     status: Annotated[str, typer.Option("--status", help="completed (default), failed or any.")] = "completed",
     run_tags: Annotated[Optional[list[str]], typer.Option("--run-tag", help="Runs carrying every tag. Repeatable.")] = None,
-    run_ids: Annotated[Optional[list[str]], typer.Option("--run", help="Explicit run ids. Repeatable.")] = None,
+    run_ids: Annotated[Optional[list[str]], typer.Option("--run", help="Explicit run ids or unique prefixes. Repeatable.")] = None,
     match: Annotated[str, typer.Option("--match", help="within (default) or overlap, for --caller and --from/--to.")] = "within",
     tags: Annotated[Optional[str], typer.Option("--tags", help="Labels, comma-separated (not part of the spec).")] = None,
     description: Annotated[Optional[str], typer.Option("--description")] = None,
@@ -247,9 +247,10 @@ def runset_create(
 ) -> None:
     """Create a RunSet: a named selection whose id is the sha256 of its canonical spec."""
     lake_root, _ = resolve_paths(lake, None)
+    full_run_ids = [registry.get_run(lake_root, run_ref)["run_id"] for run_ref in run_ids or []]  # prefixes too
     spec = resolver.runset_spec(
         datasets, callers or [], window_from, window_to, strategy_hashes or [], strategy_family,
-        engine_versions or [], status, run_tags or [], run_ids or [], match,
+        engine_versions or [], status, run_tags or [], full_run_ids, match,
     )
     created = resolver.create_runset(lake_root, name, spec, split_list(tags), description)
     document: dict[str, Any] = {"runset_id": created.runset_id, "name": name, "spec_json": created.spec_json,
