@@ -309,6 +309,24 @@ def runset_delete(ref: RunSetRef, lake: Lake = None, as_json: Json = False) -> N
     emit(result, as_json, lambda: f"deleted RunSet {result['name']}" if result["changed"] else f"RunSet {result['name']} was already deleted")
 
 
+@runset_app.command("tag")
+def runset_tag(ref: RunSetRef, tags: Annotated[list[str], typer.Argument(metavar="TAG...")],
+               lake: Lake = None, as_json: Json = False) -> None:
+    """Add labels to a RunSet (not part of its spec: its id does not change)."""
+    lake_root, _ = resolve_paths(lake, None)
+    result = resolver.tag_runset(lake_root, ref, tags)
+    emit(result, as_json, lambda: f"RunSet {result['name']} tags: {', '.join(result['tags']) or '(none)'}")
+
+
+@runset_app.command("untag")
+def runset_untag(ref: RunSetRef, tags: Annotated[list[str], typer.Argument(metavar="TAG...")],
+                 lake: Lake = None, as_json: Json = False) -> None:
+    """Remove labels from a RunSet."""
+    lake_root, _ = resolve_paths(lake, None)
+    result = resolver.tag_runset(lake_root, ref, tags, untag=True)
+    emit(result, as_json, lambda: f"RunSet {result['name']} tags: {', '.join(result['tags']) or '(none)'}")
+
+
 @runset_app.command("list")
 def runset_list(
     tags: Annotated[Optional[str], typer.Option("--tags", help="Carrying every tag, comma-separated.")] = None,

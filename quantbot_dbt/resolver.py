@@ -562,6 +562,22 @@ def change_state(lake_root: Path, ref: str, change: str, resolution_id: str | No
     return {**summary(state, used_name), "changed": event is not None}
 
 
+def tag_runset(lake_root: Path, ref: str, tags: Iterable[str], untag: bool = False) -> dict[str, Any]:
+    """Add or remove RunSet labels (events; the spec and its id never change)."""
+    tags = validate_names(tags, "tag")
+    with lake.write_lock(lake_root), duckdb.connect() as con:
+        runset_id, used_name = find_runset(con, lake_root, ref)
+        state = load_state(con, lake_root, runset_id)
+        if state.deleted:
+            raise InputError(f"RunSet {display(state, used_name)} is deleted; create it again to revive it")
+        changing = [tag for tag in tags if (tag in state.tags) == untag]
+        append_events(con, lake_root, lake.RUNSET_EVENTS, [
+            event_record(runset_id, "untagged" if untag else "tagged", tag=tag) for tag in changing
+        ])
+        state = load_state(con, lake_root, runset_id)
+    return {**summary(state, used_name), "changed": changing}
+
+
 def tag_run(lake_root: Path, run_ref: str, tags: Iterable[str], untag: bool = False) -> dict[str, Any]:
     tags = validate_names(tags, "tag")
     run_id = get_run(lake_root, run_ref)["run_id"]

@@ -685,3 +685,20 @@ def test_an_unreadable_run_file_fails_the_resolve_instead_of_matching_nothing(un
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: ") and str(broken) in line
     assert lake_files(lake_root) == before
+
+
+# ---------------------------------------------------------------- labels
+
+
+def test_runset_labels_are_added_and_removed_as_events_without_changing_the_id(q4, lake_root, cli, quantbot):
+    created = cli("runset", "create", "--id", BROOK, "--dataset", Q4, "--tags", "baseline,q4")
+    tagged = cli("runset", "tag", BROOK, "paper", "fig2", "baseline")
+    assert (tagged["tags"], tagged["changed"]) == (["baseline", "fig2", "paper", "q4"], ["fig2", "paper"])
+    untagged = cli("runset", "untag", created["runset_id"][:8], "q4", "never_there")
+    assert (untagged["tags"], untagged["changed"]) == (["baseline", "fig2", "paper"], ["q4"])
+    assert untagged["runset_id"] == created["runset_id"]
+    assert [item["name"] for item in cli("runset", "list", "--tags", "fig2,paper")["runsets"]] == [BROOK]
+    assert cli("runset", "list", "--tags", "q4")["runsets"] == []
+    cli("runset", "delete", BROOK)
+    assert_one_error_line(quantbot("runset", "tag", BROOK, "x"),
+                          f"error: RunSet {BROOK} is deleted; create it again to revive it")
