@@ -232,14 +232,14 @@ def event_record(runset_id: str, event: str, **values: Any) -> dict[str, Any]:
 
 
 def append_events(con: duckdb.DuckDBPyConnection, lake_root: Path, table: lake.Table,
-                  records: list[dict[str, Any]], partition: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+                  records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Stamp records with consecutive event_seqs and the time, and append them. Caller holds the lock."""
     if not records:
         return []
     first = next_event_seq(con, lake_root)
     now = lake.utc_now()
     stamped = [{**record, "event_seq": first + offset, "registered_at": now} for offset, record in enumerate(records)]
-    lake.append(lake_root, [lake.Batch(table, {partition: stamped})])
+    lake.append(lake_root, [lake.Batch(table, {(): stamped})])  # event tables are not partitioned
     return stamped
 
 
