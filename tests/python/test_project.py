@@ -37,3 +37,14 @@ def test_reading_and_writing_commands_never_import_dbt(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_a_registry_file_named_registry_is_refused(quantbot, tmp_path):
+    """DuckDB names a database after its file: registry.duckdb would make registry.runs ambiguous."""
+    result = quantbot("registry", "rebuild", "--db", str(tmp_path / "registry.duckdb"))
+    assert result.code == 2
+    assert result.stderr.splitlines() == [
+        "error: registry file 'registry.duckdb': DuckDB would name its database 'registry', "
+        "which makes registry.<table> ambiguous; choose another file name"
+    ]
+    assert not (tmp_path / "registry.duckdb").exists()
