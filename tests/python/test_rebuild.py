@@ -208,6 +208,11 @@ TAMPERS = {
              "resolution_id": "d" * 64}]),
         {"assert_resolution_hashes_recompute"},
     ),
+    "resolution id that does not recompute": (
+        lambda root: tamper(root, lake.RESOLUTIONS, f"runset_id={a_resolution(root)['runset_id']}", [
+            {**a_resolution(root), "event_seq": 1001, "resolution_id": "c" * 64}]),
+        {"assert_resolution_hashes_recompute"},
+    ),
     "window that ends before it starts": (
         lambda root: tamper(root, lake.RUNS, RUN_FOLDER, [with_identity(
             a_run(root, seed=5, window_to=dt.date(2025, 9, 30)))]),
