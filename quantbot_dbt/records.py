@@ -35,7 +35,6 @@ RUN_REQUIRED_FIELDS = (
     "dataset_ids", "strategy_hash", "engine_version", "seed", "callers", "window_from", "window_to", "status",
 )
 RUN_OPTIONAL_FIELDS = ("strategy_family", "params", "metrics", "run_id", "artifacts")
-DATASET_CONTENT_FIELDS = ("kind", "window_from", "window_to", "schema_version", "source", "uri", "meta")
 
 
 @dataclass
@@ -45,7 +44,6 @@ class Registration:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     artifacts_written: int = 0
-    files: list[Path] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,7 @@ def register_dataset(lake_root: Path, record: dict[str, Any]) -> Registration:
             registration.unchanged.append(record["dataset_id"])
             return registration
         stamped = {**record, "registered_at": lake.utc_now()}
-        registration.files = lake.append(lake_root, [lake.Batch(lake.DATASETS, {(): [stamped]})])
+        lake.append(lake_root, [lake.Batch(lake.DATASETS, {(): [stamped]})])
         registration.written.append(record["dataset_id"])
     return registration
 
@@ -209,7 +207,7 @@ def register_runs(lake_root: Path, run_inputs: Iterable[RunInput]) -> Registrati
                 key = (artifact["kind"], day_of_run[artifact["run_id"]])
                 artifact_groups.setdefault(key, []).append({**artifact, "registered_at": registered_at})
             # Artifacts first: once a run is visible, all of its artifacts already are.
-            registration.files = lake.append(
+            lake.append(
                 lake_root, [lake.Batch(lake.ARTIFACTS, artifact_groups), lake.Batch(lake.RUNS, run_groups)]
             )
             registration.artifacts_written = len(new_artifacts)

@@ -462,10 +462,8 @@ def resolve(lake_root: Path, ref: str, force: bool = False, as_of: dt.datetime |
             return resolution_view(state, used_name, state.current_resolution, recorded=False)
         if state.latest_resolution is not None and not force:
             return resolution_view(state, used_name, state.latest_resolution, recorded=False)
-    resolution = record_resolution(lake_root, runset_id)
-    with duckdb.connect() as con:
-        state = load_state(con, lake_root, runset_id)
-    return resolution_view(state, used_name, resolution, recorded=True)
+    # The state read above still describes this RunSet (a resolution changes none of its events).
+    return resolution_view(state, used_name, record_resolution(lake_root, runset_id), recorded=True)
 
 
 def record_resolution(lake_root: Path, runset_id: str) -> dict[str, Any]:
