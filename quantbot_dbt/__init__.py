@@ -1,0 +1,1 @@
+"""quantbot-dbt: a registry for quantitative research runs (lake writing, ids, resolver, registry, CLI)."""
