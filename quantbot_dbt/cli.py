@@ -12,7 +12,7 @@ import typer
 from typer._click.exceptions import ClickException  # typer vendors click; this is its base error
 
 from . import registry, resolver
-from .output import fields, json_value, table
+from .output import fields, json_value, one_line, table
 from .ids import InputError, parse_pairs, parse_timestamp
 from .lake import ConflictingRecords
 from .project import resolve_paths
@@ -30,7 +30,7 @@ app.add_typer(runset_app, name="runset")
 app.add_typer(registry_app, name="registry")
 
 Lake = Annotated[Optional[Path], typer.Option("--lake", help="Lake root [env QUANTBOT_LAKE, default ./lake].")]
-Db = Annotated[Optional[Path], typer.Option("--db", help="Registry file [env QUANTBOT_DB, default <lake>/registry.duckdb].")]
+Db = Annotated[Optional[Path], typer.Option("--db", help="Registry file [env QUANTBOT_DB, default <lake>/quantbot.duckdb].")]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 DateFrom = Annotated[Optional[str], typer.Option("--from", help="First day, YYYY-MM-DD (inclusive).")]
 DateTo = Annotated[Optional[str], typer.Option("--to", help="Last day, YYYY-MM-DD (inclusive).")]
@@ -56,10 +56,6 @@ def main() -> None:
         print(f"error: {one_line(error)}", file=sys.stderr)
         exit_code = 2
     sys.exit(exit_code if isinstance(exit_code, int) else 0)
-
-
-def one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
 
 
 # ---------------------------------------------------------------- datasets
@@ -442,3 +438,26 @@ def demo(
     if not result.ok:
         raise InputError("the demo registry failed its contracts: " + "; ".join(result.failures))
     emit({**summary, "row_counts": result.row_counts}, as_json, lambda: tour(lake_root, db_file, summary))
+
+
+# ---------------------------------------------------------------- other languages
+
+
+@app.command("port")
+def port(
+    lake: Lake = None,
+    db: Db = None,
+) -> None:
+    """Answer JSON requests from stdin, one per line: {"id", "op", "args"} -> {"id", "ok", "result" | "error"}."""
+    from .port import Port
+
+    lake_root, db_file = resolve_paths(lake, db)
+    Port(app, lake_root, db_file).serve(sys.stdin, sys.stdout)
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of every port request and result (the same shapes as --json)."""
+    from .port import Port
+
+    print(json.dumps(Port(app).schema(), indent=2, sort_keys=True))

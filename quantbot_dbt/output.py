@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import Any
 
 
+def one_line(error: object) -> str:
+    """An error message on one line (stderr and port answers are line-oriented)."""
+    return " ".join(str(error).split())
+
 
 def json_value(value: Any) -> Any:
     if isinstance(value, dt.datetime):
