@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -11,10 +12,10 @@ import duckdb
 import typer
 from typer._click.exceptions import ClickException  # typer vendors click; this is its base error
 
-from . import registry, resolver
+from . import compaction, registry, resolver
 from .output import fields, json_value, one_line, table
 from .ids import InputError, parse_pairs, parse_timestamp
-from .lake import ConflictingRecords
+from .lake import ConflictingRecords, reading
 from .project import resolve_paths
 from .records import RunInput, dataset_record, read_run_file, register_dataset, register_runs
 
@@ -58,10 +59,24 @@ def main() -> None:
     sys.exit(exit_code if isinstance(exit_code, int) else 0)
 
 
+def holding_lake_lock(command: Callable[..., None]) -> Callable[..., None]:
+    """Run a command holding its lake's shared lock (`lake.reading`): a compaction waits to swap
+    files until the command is done, so no file it listed disappears before it reads it."""
+
+    @functools.wraps(command)
+    def run_holding_lock(*args: Any, **kwargs: Any) -> None:
+        lake_root, _ = resolve_paths(kwargs.get("lake"), None)
+        with reading(lake_root):
+            command(*args, **kwargs)
+
+    return run_holding_lock
+
+
 # ---------------------------------------------------------------- datasets
 
 
 @dataset_app.command("register")
+@holding_lake_lock
 def dataset_register(
     dataset_id: Annotated[str, typer.Option("--id", help="Dataset id: letters, digits, ._- (max 128).")],
     kind: Annotated[str, typer.Option("--kind", help="A kind from seeds/dataset_kinds.csv.")],
@@ -89,6 +104,7 @@ def dataset_register(
 
 
 @dataset_app.command("list")
+@holding_lake_lock
 def dataset_list(
     kind: Annotated[Optional[str], typer.Option("--kind")] = None, lake: Lake = None, as_json: Json = False
 ) -> None:
@@ -101,6 +117,7 @@ def dataset_list(
 
 
 @dataset_app.command("get")
+@holding_lake_lock
 def dataset_get(dataset_id: str, lake: Lake = None, as_json: Json = False) -> None:
     """Show one dataset."""
     lake_root, _ = resolve_paths(lake, None)
@@ -112,6 +129,7 @@ def dataset_get(dataset_id: str, lake: Lake = None, as_json: Json = False) -> No
 
 
 @run_app.command("register")
+@holding_lake_lock
 def run_register(
     datasets: Annotated[Optional[str], typer.Option("--datasets", help="Dataset ids, comma-separated.")] = None,
     strategy_hash: Annotated[Optional[str], typer.Option("--strategy-hash")] = None,
@@ -166,6 +184,7 @@ def run_register(
 
 
 @run_app.command("list")
+@holding_lake_lock
 def run_list(
     dataset: Annotated[Optional[str], typer.Option("--dataset")] = None,
     caller: Annotated[Optional[str], typer.Option("--caller")] = None,
@@ -185,6 +204,7 @@ def run_list(
 
 
 @run_app.command("get")
+@holding_lake_lock
 def run_get(run_ref: Annotated[str, typer.Argument(metavar="RUN_ID")], lake: Lake = None, as_json: Json = False) -> None:
     """Show one run (full id or a unique prefix of 8+ characters) with its artifacts."""
     lake_root, _ = resolve_paths(lake, None)
@@ -195,6 +215,7 @@ def run_get(run_ref: Annotated[str, typer.Argument(metavar="RUN_ID")], lake: Lak
 
 
 @run_app.command("tag")
+@holding_lake_lock
 def run_tag(
     run_ref: Annotated[str, typer.Argument(metavar="RUN_ID")], tags: Annotated[list[str], typer.Argument(metavar="TAG...")],
     lake: Lake = None, as_json: Json = False,
@@ -206,6 +227,7 @@ def run_tag(
 
 
 @run_app.command("untag")
+@holding_lake_lock
 def run_untag(
     run_ref: Annotated[str, typer.Argument(metavar="RUN_ID")], tags: Annotated[list[str], typer.Argument(metavar="TAG...")],
     lake: Lake = None, as_json: Json = False,
@@ -222,6 +244,7 @@ RunSetRef = Annotated[str, typer.Argument(metavar="REF", help="RunSet name, id, 
 
 
 @runset_app.command("create")
+@holding_lake_lock
 def runset_create(
     name: Annotated[str, typer.Option("--id", help="The RunSet's name (a pointer to its content id).")],
     datasets: Annotated[list[str], typer.Option("--dataset", help="Runs use every named dataset. Repeatable.")],
@@ -262,6 +285,7 @@ def runset_create(
 
 
 @runset_app.command("resolve")
+@holding_lake_lock
 def runset_resolve(
     ref: RunSetRef,
     force: Annotated[bool, typer.Option("--force", help="Resolve again even if a resolution exists.")] = False,
@@ -276,6 +300,7 @@ def runset_resolve(
 
 
 @runset_app.command("freeze")
+@holding_lake_lock
 def runset_freeze(
     ref: RunSetRef,
     resolution_id: Annotated[Optional[str], typer.Option("--resolution", help="Pin this resolution, not the latest.")] = None,
@@ -290,6 +315,7 @@ def runset_freeze(
 
 
 @runset_app.command("unfreeze")
+@holding_lake_lock
 def runset_unfreeze(ref: RunSetRef, lake: Lake = None, as_json: Json = False) -> None:
     """Release the pin: the next `resolve --force` resolves again."""
     lake_root, _ = resolve_paths(lake, None)
@@ -298,6 +324,7 @@ def runset_unfreeze(ref: RunSetRef, lake: Lake = None, as_json: Json = False) ->
 
 
 @runset_app.command("delete")
+@holding_lake_lock
 def runset_delete(ref: RunSetRef, lake: Lake = None, as_json: Json = False) -> None:
     """Tombstone a RunSet: it leaves `list` and membership; its history stays readable."""
     lake_root, _ = resolve_paths(lake, None)
@@ -306,6 +333,7 @@ def runset_delete(ref: RunSetRef, lake: Lake = None, as_json: Json = False) -> N
 
 
 @runset_app.command("tag")
+@holding_lake_lock
 def runset_tag(ref: RunSetRef, tags: Annotated[list[str], typer.Argument(metavar="TAG...")],
                lake: Lake = None, as_json: Json = False) -> None:
     """Add labels to a RunSet (not part of its spec: its id does not change)."""
@@ -315,6 +343,7 @@ def runset_tag(ref: RunSetRef, tags: Annotated[list[str], typer.Argument(metavar
 
 
 @runset_app.command("untag")
+@holding_lake_lock
 def runset_untag(ref: RunSetRef, tags: Annotated[list[str], typer.Argument(metavar="TAG...")],
                  lake: Lake = None, as_json: Json = False) -> None:
     """Remove labels from a RunSet."""
@@ -324,6 +353,7 @@ def runset_untag(ref: RunSetRef, tags: Annotated[list[str], typer.Argument(metav
 
 
 @runset_app.command("list")
+@holding_lake_lock
 def runset_list(
     tags: Annotated[Optional[str], typer.Option("--tags", help="Carrying every tag, comma-separated.")] = None,
     frozen: Annotated[Optional[bool], typer.Option("--frozen/--not-frozen", show_default=False)] = None,
@@ -342,6 +372,7 @@ def runset_list(
 
 
 @runset_app.command("get")
+@holding_lake_lock
 def runset_get(
     ref: RunSetRef, include_deleted: Annotated[bool, typer.Option("--include-deleted")] = False,
     lake: Lake = None, as_json: Json = False,
@@ -353,6 +384,7 @@ def runset_get(
 
 
 @runset_app.command("history")
+@holding_lake_lock
 def runset_history(ref: RunSetRef, lake: Lake = None, as_json: Json = False) -> None:
     """Every resolution, newest first."""
     lake_root, _ = resolve_paths(lake, None)
@@ -363,6 +395,7 @@ def runset_history(ref: RunSetRef, lake: Lake = None, as_json: Json = False) -> 
 
 
 @runset_app.command("diff")
+@holding_lake_lock
 def runset_diff(
     ref: RunSetRef,
     from_id: Annotated[Optional[str], typer.Option("--from", help="A resolution id [default: the current one].")] = None,
@@ -407,6 +440,7 @@ def split_list(value: str | None) -> list[str]:
 
 
 @registry_app.command("rebuild")
+@holding_lake_lock
 def registry_rebuild(lake: Lake = None, db: Db = None, as_json: Json = False) -> None:
     """Rebuild the DuckDB registry with dbt; the old one stays unless every contract passes."""
     lake_root, db_file = resolve_paths(lake, db)
@@ -422,6 +456,23 @@ def registry_rebuild(lake: Lake = None, db: Db = None, as_json: Json = False) ->
     emit(document, as_json, lambda: f"rebuilt {db_file}\n" + table(
         [{"table": f"registry.{name}", "rows": count} for name, count in result.row_counts.items()], ["table", "rows"]
     ))
+
+
+@registry_app.command("compact")
+def registry_compact(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be merged; change nothing.")] = False,
+    lake: Lake = None,
+    as_json: Json = False,
+) -> None:
+    """Merge the part files of each partition folder into one; no record, id or hash changes."""
+    lake_root, _ = resolve_paths(lake, None)
+    result = compaction.compact(lake_root, dry_run)
+    document = compaction.document(lake_root, result)
+    emit(document, as_json, lambda: table(
+        [{**folder, "skipped": len(folder["skipped"])} for folder in document["folders"]],
+        ["table", "folder", "files", "rows", "skipped"],
+    ) + f"\n{'would merge' if dry_run else 'merged'} {len(document['folders'])} folders: "
+        f"{document['files_before']} files -> {document['files_after']}")
 
 
 @app.command("demo")

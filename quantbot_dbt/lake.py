@@ -13,7 +13,8 @@ of the same name; `day` is the run's simulated start day, `window_from`):
     registry/run_tags/part-*.parquet
 
 Files are only ever added: written to a hidden temp file in their final folder, fsynced,
-then renamed to a name no other writer can produce. Nothing here rewrites or deletes one.
+then renamed to a name no other writer can produce. Nothing here rewrites or deletes one;
+only `quantbot registry compact` (compaction.py) replaces files, never changing a record.
 """
 
 from __future__ import annotations
@@ -226,15 +227,44 @@ def exclusive_lock(lock_path: Path) -> Iterator[None]:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def write_lock(lake_root: Path) -> contextlib.AbstractContextManager[None]:
-    """One writer at a time per lake, so that check-then-append cannot race with another
-    process registering the same id. Readers never take it."""
+def lock_path(lake_root: Path, name: str) -> Path:
     registry_dir = lake_root / "registry"
     registry_dir.mkdir(parents=True, exist_ok=True)
-    return exclusive_lock(registry_dir / ".write.lock")
+    return registry_dir / f".{name}.lock"
 
 
-def _fsync_dir(folder: Path) -> None:
+@contextlib.contextmanager
+def write_lock(lake_root: Path) -> Iterator[None]:
+    """One writer at a time per lake, so that check-then-append cannot race with another
+    process registering the same id. Readers never take it. A writer also holds `reading`:
+    compaction cannot swap away a file while the writer checks against it."""
+    lock_path(lake_root, "swap").touch()  # made with the lake, so that readers find it (see `reading`)
+    with reading(lake_root), exclusive_lock(lock_path(lake_root, "write")):
+        yield
+
+
+@contextlib.contextmanager
+def reading(lake_root: Path) -> Iterator[None]:
+    """Held (shared) by every CLI command and port request while it reads or writes the lake:
+    compaction swaps files only when no one holds it, so a file listed is still there when read.
+    Reading creates nothing: a lake without the lock file has never been written, so there is
+    nothing to compact; a read-only lake works too (flock needs only a read handle)."""
+    try:
+        lock_file = open(lake_root / "registry" / ".swap.lock")
+    except FileNotFoundError:
+        yield
+        return
+    with lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_SH)
+        yield  # closing the file releases the lock
+
+
+def swapping(lake_root: Path) -> contextlib.AbstractContextManager[None]:
+    """Exclusive: waits for every `reading` holder; only compaction takes it, for its swap."""
+    return exclusive_lock(lock_path(lake_root, "swap"))
+
+
+def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -271,7 +301,7 @@ def append(lake_root: Path, batches: list[Batch]) -> list[Path]:
     for temp_path, final_path in pending:
         os.rename(temp_path, final_path)
     for folder in {final_path.parent for _, final_path in pending}:
-        _fsync_dir(folder)
+        fsync_dir(folder)
     return [final_path for _, final_path in pending]
 
 

@@ -74,6 +74,8 @@ OPERATIONS = {operation.name: operation for operation in (
     Operation("untagRun", ("run", "untag"), "Remove tags from a run.", schemas.RUN_TAGGED),
     Operation("rebuildRegistry", ("registry", "rebuild"), "Rebuild the DuckDB registry with dbt.",
               schemas.REBUILD),
+    Operation("compactRegistry", ("registry", "compact"), "Merge each partition's part files; no record changes.",
+              schemas.COMPACTION),
 )}
 
 

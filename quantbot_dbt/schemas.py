@@ -127,6 +127,15 @@ DIFF = record({
 # ---------------------------------------------------------------- registry
 
 REBUILD = record({"ok": BOOLEAN, "db": STRING, "row_counts": mapping(INTEGER), "failures": array(STRING)})
+COMPACTION = record({
+    "dry_run": BOOLEAN, "files_before": INTEGER, "files_after": INTEGER,
+    "folders": array(record({
+        "table": STRING, "folder": {**STRING, "description": "relative to the lake root"},
+        "files": {**INTEGER, "description": "part files merged into one"},
+        "rows": {**INTEGER, "description": "distinct rows, in the merged file"},
+        "skipped": {**array(STRING), "description": "files left alone: not in the lake's schema"},
+    })),
+})
 
 # ---------------------------------------------------------------- the port's envelopes
 

@@ -22,7 +22,7 @@ def test_register_get_list_round_trip(quantbot, lake_root):
     assert [d["dataset_id"] for d in listed] == ["alerts_v1", "ohlcv_v2_2025Q4"]
     only_alerts = quantbot("dataset", "list", "--kind", "alerts", "--json", check=True).json()["datasets"]
     assert [d["dataset_id"] for d in only_alerts] == ["alerts_v1"]
-    assert len(lake_files(lake_root)) == 3  # two part files and the write lock
+    assert len(lake_files(lake_root)) == 4  # two part files, the write lock and the swap lock
 
 
 def test_same_content_again_is_a_no_op(quantbot, lake_root):

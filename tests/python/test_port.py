@@ -139,6 +139,7 @@ def test_every_operation_answers_in_its_schema(demo, tmp_path, schema_document):
         request(18, "unfreezeRunSet", runset="port_probe"),
         request(19, "deleteRunSet", runset="port_probe"),
         request(20, "rebuildRegistry"),
+        request(21, "compactRegistry", dry_run=True),
     ]
     assert {json.loads(line)["op"] for line in requests} == set(OPERATIONS)
 
@@ -165,6 +166,7 @@ def test_every_operation_answers_in_its_schema(demo, tmp_path, schema_document):
     assert (result[16]["changed"], result[17]["changed"]) == (["checked"], ["checked"])
     assert (result[18]["frozen"], result[19]["deleted"]) == (False, True)
     assert result[20]["ok"] is True and result[20]["row_counts"]["runs"] == 49
+    assert result[21]["dry_run"] is True and result[21]["files_after"] < result[21]["files_before"]
 
 
 def test_port_results_are_the_cli_json_documents(built_demo, tmp_path, schema_document):

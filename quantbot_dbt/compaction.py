@@ -1,0 +1,151 @@
+"""`quantbot registry compact`: merge the small part files of each partition folder into one.
+
+The only code that removes a lake file, and it never changes a record: the merged file holds
+exactly the distinct rows of the files it replaces (verified by reading it back before any
+source is removed), every column kept, `registered_at` included, so every id and hash the
+registry derives stays the same.
+
+Safe while others work on the lake:
+- the heavy part (read, merge, write hidden temp files) runs with no lock that blocks anyone;
+- the swap (temp files renamed into place, sources removed) happens under the exclusive
+  `lake.swapping` lock, which waits for every CLI/port process reading or writing (they hold
+  `lake.reading`), so no reader sees a half-swapped folder or opens a removed file;
+- files appended after the plan was made are not touched; two compactions never overlap.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from . import lake
+
+
+@dataclass
+class FolderPlan:
+    table: str
+    folder: Path
+    sources: list[Path]
+    skipped: list[Path]  # files whose schema is not the lake's: left as they are
+    rows: int = 0  # distinct rows of the sources (what the merged file holds)
+
+
+@dataclass
+class Compaction:
+    folders: list[FolderPlan] = field(default_factory=list)
+    files_before: int = 0
+    files_after: int = 0
+    dry_run: bool = False
+
+    @property
+    def merged_folders(self) -> list[FolderPlan]:
+        return [plan for plan in self.folders if len(plan.sources) > 1]
+
+
+def plan(lake_root: Path) -> Compaction:
+    """Every partition folder of every table, the files a compaction would merge, and those it cannot."""
+    compaction = Compaction()
+    for table in lake.TABLES.values():
+        by_folder: dict[Path, list[Path]] = {}
+        for path in lake.files(lake_root, table):
+            by_folder.setdefault(Path(path).parent, []).append(Path(path))
+        for folder, paths in sorted(by_folder.items()):
+            sources = [path for path in paths if has_lake_schema(path, table)]
+            compaction.folders.append(FolderPlan(table.name, folder, sources, sorted(set(paths) - set(sources))))
+            compaction.files_before += len(paths)
+    compaction.files_after = sum(
+        (1 if len(plan.sources) > 1 else len(plan.sources)) + len(plan.skipped) for plan in compaction.folders
+    )
+    return compaction
+
+
+def has_lake_schema(path: Path, table: lake.Table) -> bool:
+    """Only files written with the table's exact schema are merged: anything else (a hand-made
+    file, extra columns) is left alone rather than reshaped."""
+    return pq.read_schema(path).remove_metadata().equals(table.schema.remove_metadata())
+
+
+def compact(lake_root: Path, dry_run: bool = False) -> Compaction:
+    with lake.exclusive_lock(lake.lock_path(lake_root, "compact")):
+        compaction = plan(lake_root)
+        compaction.dry_run = dry_run
+        if dry_run:
+            for folder_plan in compaction.merged_folders:
+                folder_plan.rows = distinct_row_count(folder_plan.sources)
+            return compaction
+        pending = [(folder_plan, *merge(folder_plan)) for folder_plan in compaction.merged_folders]
+        try:
+            with lake.swapping(lake_root):
+                # A crash inside this loop can leave a merged file beside its sources: the same
+                # records twice, which every reader folds and the next compaction merges.
+                for folder_plan, temp_path, final_path in pending:
+                    os.rename(temp_path, final_path)
+                    for source in folder_plan.sources:
+                        source.unlink()
+                    lake.fsync_dir(folder_plan.folder)
+        finally:
+            for _, temp_path, _ in pending:
+                temp_path.unlink(missing_ok=True)  # left only if the swap failed before renaming it
+    return compaction
+
+
+def distinct_row_count(sources: list[Path]) -> int:
+    with duckdb.connect() as con:
+        relation = con.read_parquet([str(path) for path in sources], hive_partitioning=False)
+        return con.sql("SELECT count(*) FROM (SELECT DISTINCT * FROM relation)").fetchall()[0][0]
+
+
+def merge(folder_plan: FolderPlan) -> tuple[Path, Path]:
+    """Write the distinct rows of the sources to a hidden temp file in their folder, fsynced,
+    and prove it holds exactly those rows. Returns the temp file and the name it takes at the swap."""
+    table = lake.TABLES[folder_plan.table]
+    final_path = folder_plan.folder / lake.part_file_name()
+    temp_path = folder_plan.folder / f".{final_path.name}.tmp"
+    sources = [str(path) for path in folder_plan.sources]
+    with duckdb.connect() as con:
+        source_rows = con.read_parquet(sources, hive_partitioning=False)
+        # Sorted by id: deterministic, and row-group statistics then prune lookups by id.
+        merged = con.sql(f"SELECT DISTINCT * FROM source_rows ORDER BY {table.id_column}, registered_at")
+        arrow_table = merged.to_arrow_table().cast(table.schema)
+        try:
+            with open(temp_path, "wb") as out:
+                pq.write_table(arrow_table, out, compression="zstd")
+                out.flush()
+                os.fsync(out.fileno())
+            written = con.read_parquet(str(temp_path), hive_partitioning=False)
+            (missing, extra, count) = con.sql(
+                "SELECT (SELECT count(*) FROM (SELECT * FROM source_rows EXCEPT SELECT * FROM written)),"
+                "       (SELECT count(*) FROM (SELECT * FROM written EXCEPT SELECT * FROM source_rows)),"
+                "       (SELECT count(*) FROM written)"
+            ).fetchall()[0]
+            if missing or extra or count != arrow_table.num_rows:
+                raise RuntimeError(f"compaction of {folder_plan.folder} would change records "
+                                   f"({missing} missing, {extra} extra); nothing was replaced")
+        except BaseException:
+            temp_path.unlink(missing_ok=True)
+            raise
+    folder_plan.rows = arrow_table.num_rows
+    return temp_path, final_path
+
+
+def document(lake_root: Path, compaction: Compaction) -> dict[str, object]:
+    """The --json answer: the folders merged (or to merge), paths relative to the lake."""
+    return {
+        "dry_run": compaction.dry_run,
+        "files_before": compaction.files_before,
+        "files_after": compaction.files_after,
+        "folders": [
+            {
+                "table": plan.table,
+                "folder": str(plan.folder.relative_to(lake_root)),
+                "files": len(plan.sources),
+                "rows": plan.rows,
+                "skipped": [path.name for path in plan.skipped],
+            }
+            for plan in compaction.merged_folders
+        ],
+    }
