@@ -12,7 +12,7 @@ import duckdb
 import typer
 from typer._click.exceptions import ClickException  # typer vendors click; this is its base error
 
-from . import compaction, registry, resolver
+from . import compaction, experiments, registry, resolver
 from .output import fields, json_value, one_line, table
 from .ids import InputError, parse_pairs, parse_timestamp
 from .lake import ConflictingRecords, reading
@@ -29,6 +29,10 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(run_app, name="run")
 app.add_typer(runset_app, name="runset")
 app.add_typer(registry_app, name="registry")
+research_app = typer.Typer(no_args_is_help=True, help="Research on top of the registry: experiments.")
+experiments_app = typer.Typer(no_args_is_help=True, help="Experiments pinned to one resolution of a RunSet.")
+research_app.add_typer(experiments_app, name="experiments")
+app.add_typer(research_app, name="research")
 
 Lake = Annotated[Optional[Path], typer.Option("--lake", help="Lake root [env QUANTBOT_LAKE, default ./lake].")]
 Db = Annotated[Optional[Path], typer.Option("--db", help="Registry file [env QUANTBOT_DB, default <lake>/quantbot.duckdb].")]
@@ -434,6 +438,69 @@ def resolution_text(result: dict[str, Any]) -> str:
 
 def split_list(value: str | None) -> list[str]:
     return [part for part in (value or "").split(",") if part]
+
+
+# ---------------------------------------------------------------- research experiments
+
+EXPERIMENT_COLUMNS = ["experiment_id", "name", "runset_name", "resolution_id", "run_count", "params", "created_at"]
+
+
+@experiments_app.command("create")
+@holding_lake_lock
+def experiments_create(
+    name: Annotated[str, typer.Option("--name", help="The experiment's name (not unique: see the id).")],
+    runset: Annotated[str, typer.Option("--runset", help="RunSet name, id, or unique id prefix (8+ hex).")],
+    description: Annotated[Optional[str], typer.Option("--description")] = None,
+    params: Annotated[Optional[list[str]], typer.Option("--param", help="KEY=VALUE, repeatable.")] = None,
+    lake: Lake = None,
+    as_json: Json = False,
+) -> None:
+    """Record an experiment pinned to the RunSet's current resolution (pinned if frozen, else the latest)."""
+    lake_root, _ = resolve_paths(lake, None)
+    result = experiments.create(lake_root, name, runset, description, parse_pairs(params or [], "--param"))
+    emit(result, as_json, lambda: (
+        f"recorded experiment {result['name']} ({result['experiment_id']})" if result["written"]
+        else f"experiment {result['name']} ({result['experiment_id']}) is already recorded (nothing written)")
+        + f" pinned to resolution {result['resolution_id']} of RunSet {result['runset_name']}: "
+        f"{result['run_count']} runs, resolution_hash={result['resolution_hash']}")
+
+
+@experiments_app.command("list")
+@holding_lake_lock
+def experiments_list(
+    runset: Annotated[Optional[str], typer.Option("--runset", help="Only this RunSet's experiments.")] = None,
+    lake: Lake = None,
+    as_json: Json = False,
+) -> None:
+    """List experiments, oldest first."""
+    lake_root, _ = resolve_paths(lake, None)
+    items = experiments.list_experiments(lake_root, runset)
+    emit({"experiments": items}, as_json, lambda: table(
+        [{**item, "experiment_id": item["experiment_id"][:12], "resolution_id": item["resolution_id"][:12]}
+         for item in items],
+        EXPERIMENT_COLUMNS,
+    ))
+
+
+@experiments_app.command("get")
+@holding_lake_lock
+def experiments_get(
+    ref: Annotated[str, typer.Argument(metavar="EXPERIMENT_ID", help="Full id or unique prefix (8+ hex).")],
+    lake: Lake = None,
+    as_json: Json = False,
+) -> None:
+    """Show one experiment with the runs and artifacts of the resolution it pinned."""
+    lake_root, _ = resolve_paths(lake, None)
+    result = experiments.get_experiment(lake_root, ref)
+    emit(result, as_json, lambda: "\n".join([
+        fields({key: value for key, value in result.items() if key not in ("runs", "artifacts")}),
+        "", "runs:",
+        table([{**run, "run_id": run["run_id"][:12]} for run in result["runs"]],
+              ["run_id", "engine_version", "window_from", "window_to", "callers", "status", "strategy_family"]),
+        "", "artifacts:",
+        table([{**artifact, "run_id": artifact["run_id"][:12]} for artifact in result["artifacts"]],
+              ["artifact_id", "run_id", "kind", "row_count", "uri"]),
+    ]))
 
 
 # ---------------------------------------------------------------- registry

@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .experiments import create as create_experiment
 from .ids import InputError, run_id_for, run_identity
 from .output import table
 from .project import project_dir
@@ -78,6 +79,11 @@ RUNSETS = (
      dict(datasets=["ohlcv_v2_2025Q3"], callers=["brook"], match="overlap"), ["q3"], False),
     ("momentum_all_engines", dict(datasets=[ALERTS], strategy_family="momentum", status="any"), ["momentum"], False),
     ("engine_110_failures", dict(datasets=[ALERTS], engine_versions=["1.1.0"], status="failed"), ["debug"], False),
+)
+# name, RunSet, params, description: recorded after the RunSets, so pinned to the frozen resolution.
+EXPERIMENTS = (
+    ("momentum-test", "brook_baseline_2025Q4", {"lookback": "20", "position_size": "0.1"},
+     "momentum on whale_watcher's Q4 baseline, pinned to the frozen resolution"),
 )
 FAILED = {6: "metrics", 15: None, 22: "metrics", 33: None, 41: "metrics"}  # demo run number -> artifacts kept
 RUNS_PER_WINDOW = 4
@@ -238,6 +244,8 @@ def build_demo(lake_root: Path) -> dict[str, Any]:
         resolve(lake_root, name)
         if freeze:
             change_state(lake_root, name, "freeze")
+    for name, runset, params, description in EXPERIMENTS:
+        create_experiment(lake_root, name, runset, description, params)
     return {
         "lake": str(lake_root),
         "datasets": len(DATASETS),
@@ -245,6 +253,7 @@ def build_demo(lake_root: Path) -> dict[str, Any]:
         "failed_runs": failed_count,
         "artifacts": registration.artifacts_written,
         "runsets": len(RUNSETS),
+        "experiments": len(EXPERIMENTS),
     }
 
 
@@ -267,6 +276,14 @@ where run_id in (select run_id from registry.runset_membership
                  where runset_id = (select runset_id from registry.runset_names
                                     where name = 'brook_baseline_2025Q4'))
 order by run_id""",
+    ),
+    (
+        "Experiments, each pinned to one resolution of a RunSet (its runs stay, whatever the RunSet does next)",
+        """select experiments.name, left(experiments.experiment_id, 12) as experiment_id, names[1] as runset,
+       left(experiments.resolution_id, 12) as resolution_id, experiments.run_count, experiments.params
+from registry.experiments as experiments
+inner join registry.runsets as runsets on runsets.runset_id = experiments.runset_id
+order by experiments.created_at, experiments.experiment_id""",
     ),
     (
         "Runs per caller and engine version (a run with two callers counts for both)",
@@ -310,7 +327,8 @@ def tour(lake_root: Path, db_file: Path, summary: dict[str, Any]) -> str:
         f"  {summary['datasets']} datasets, {summary['runs']} runs ({completed} completed, "
         f"{summary['failed_runs']} failed), {summary['artifacts']} artifacts "
         f"(Parquet files under {Path(summary['lake']) / OUTPUTS}), {summary['runsets']} RunSets "
-        "(brook_baseline_2025Q4 frozen)",
+        f"(brook_baseline_2025Q4 frozen), {summary['experiments']} experiment (momentum-test, pinned to "
+        "brook_baseline_2025Q4's frozen resolution)",
         f"and rebuilt its registry with dbt: {db_file}",
     ]
     with duckdb.connect(str(db_file), read_only=True) as con:
@@ -319,12 +337,15 @@ def tour(lake_root: Path, db_file: Path, summary: dict[str, Any]) -> str:
             columns = [column[0] for column in cursor.description]
             lines += ["", f"-- {title}", sql + ";", table([dict(zip(columns, row)) for row in cursor.fetchall()], columns)]
         (example,) = con.execute("select left(run_id, 12) from registry.runs order by window_to desc, run_id limit 1").fetchall()[0]
+        experiment = con.execute("select left(experiment_id, 12) from registry.experiments order by all limit 1").fetchall()
     project = project_dir()
     lines += [
         "",
         "Try it yourself:",
         f"  quantbot runset resolve --lake {lake_root} brook_baseline_2025Q4",
         f"  quantbot runset history --lake {lake_root} brook_baseline_2025Q4",
+        f"  quantbot research experiments list --lake {lake_root}",
+        *([f"  quantbot research experiments get --lake {lake_root} {experiment[0][0]}"] if experiment else []),
         f"  quantbot run list --lake {lake_root} --caller brook --limit 5",
         f"  quantbot run get --lake {lake_root} {example}",
         f"  duckdb -readonly {db_file} \"select engine_version, status, count(*) from registry.runs group by all\"",

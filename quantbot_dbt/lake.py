@@ -11,6 +11,7 @@ of the same name; `day` is the run's simulated start day, `window_from`):
     registry/runset_events/part-*.parquet
     registry/resolutions/runset_id=<id>/part-*.parquet
     registry/run_tags/part-*.parquet
+    registry/experiments/part-*.parquet                        (pinned to a resolution)
 
 Files are only ever added: written to a hidden temp file in their final folder, fsynced,
 then renamed to a name no other writer can produce. Nothing here rewrites or deletes one;
@@ -174,9 +175,26 @@ RUN_TAGS = Table(
     ]),
 )
 
+# An experiment pins one resolution of a RunSet (what it was run on, forever). Its id is the
+# sha256 of {"name","params","resolution_id","runset_id"}; the description is content, not identity.
+EXPERIMENTS = Table(
+    "experiments",
+    "experiment_id",
+    pa.schema([
+        pa.field("experiment_id", pa.string(), nullable=False),
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("runset_id", pa.string(), nullable=False),
+        pa.field("resolution_id", pa.string(), nullable=False),
+        pa.field("resolution_hash", pa.string(), nullable=False),  # of that resolution, checked in SQL
+        pa.field("params", TEXT_MAP, nullable=False),  # sorted by key; {} when none
+        pa.field("description", pa.string()),
+        REGISTERED_AT,
+    ]),
+)
+
 TABLES = {
     table.name: table
-    for table in (DATASETS, RUNS, ARTIFACTS, RUNSETS, RUNSET_NAMES, RUNSET_EVENTS, RESOLUTIONS, RUN_TAGS)
+    for table in (DATASETS, RUNS, ARTIFACTS, RUNSETS, RUNSET_NAMES, RUNSET_EVENTS, RESOLUTIONS, RUN_TAGS, EXPERIMENTS)
 }
 EVENT_TABLES = (RUNSET_EVENTS, RESOLUTIONS, RUN_TAGS)
 

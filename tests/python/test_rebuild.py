@@ -27,8 +27,9 @@ from quantbot_dbt.resolver import change_state, create_runset, runset_spec
 
 RUN_FOLDER = "engine_version=1.0.0/day=2025-10-01"  # where the base lake's first run is
 REGISTRY_TABLES = [
-    "artifacts", "dataset_coverage", "datasets", "event_log", "resolution_members", "resolutions", "run_datasets",
-    "runs", "runs_with_artifacts", "runset_membership", "runset_names", "runsets", "runsets_with_resolution", "tags",
+    "artifacts", "dataset_coverage", "datasets", "event_log", "experiments", "resolution_members", "resolutions",
+    "run_datasets", "runs", "runs_with_artifacts", "runset_membership", "runset_names", "runsets",
+    "runsets_with_resolution", "tags",
 ]
 
 
