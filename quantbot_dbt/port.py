@@ -30,8 +30,9 @@ from .output import one_line
 
 SCHEMA_VERSION = "1"
 
-# Positional CLI arguments get these request keys (options use their own long name, snake_case).
-ARGUMENT_KEYS = {"ref": "runset", "run_ref": "run_id"}
+# Positional CLI arguments get request keys from their metavar (options use their long name in
+# snake_case); an argument without a metavar uses its parameter name.
+ARGUMENT_KEYS = {"REF": "runset", "RUN_ID": "run_id", "EXPERIMENT_ID": "experiment_id", "TAG...": "tags"}
 # The port serves one lake, chosen when it starts; `--json` is always on.
 PORT_OPTIONS = frozenset({"lake", "db", "json"})
 
@@ -72,6 +73,12 @@ OPERATIONS = {operation.name: operation for operation in (
     Operation("listRuns", ("run", "list"), "Runs in simulated-time order, filtered.", schemas.RUN_LIST),
     Operation("tagRun", ("run", "tag"), "Add tags to a run.", schemas.RUN_TAGGED),
     Operation("untagRun", ("run", "untag"), "Remove tags from a run.", schemas.RUN_TAGGED),
+    Operation("createExperiment", ("research", "experiments", "create"),
+              "Record an experiment pinned to the RunSet's current resolution.", schemas.EXPERIMENT_CREATED),
+    Operation("listExperiments", ("research", "experiments", "list"), "Experiments, oldest first.",
+              schemas.EXPERIMENT_LIST),
+    Operation("getExperiment", ("research", "experiments", "get"),
+              "One experiment with the runs and artifacts of the resolution it pinned.", schemas.EXPERIMENT_WITH_RUNS),
     Operation("rebuildRegistry", ("registry", "rebuild"), "Rebuild the DuckDB registry with dbt.",
               schemas.REBUILD),
     Operation("compactRegistry", ("registry", "compact"), "Merge each partition's part files; no record changes.",
@@ -124,7 +131,8 @@ class Port:
         arguments = []
         for param in command.params:
             is_option = param.opts[0].startswith("-")
-            key = param.opts[0].lstrip("-").replace("-", "_") if is_option else ARGUMENT_KEYS.get(param.name, param.name)
+            key = (param.opts[0].lstrip("-").replace("-", "_") if is_option
+                   else ARGUMENT_KEYS.get(param.metavar or "", param.name))
             if key in PORT_OPTIONS or key in operation.hidden_options:
                 continue
             item_type, is_list = python_type(hints[param.name])

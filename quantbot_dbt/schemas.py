@@ -124,6 +124,23 @@ DIFF = record({
     "added": array(SHA256), "removed": array(SHA256), "unchanged_count": INTEGER,
 })
 
+# ---------------------------------------------------------------- experiments
+
+EXPERIMENT = record({
+    "experiment_id": SHA256, "name": STRING, "runset_id": SHA256, "runset_name": STRING, "resolution_id": SHA256,
+    "resolution_hash": SHA256, "run_count": INTEGER, "params": mapping(STRING), "description": nullable(STRING),
+    "created_at": TIMESTAMP,
+})
+EXPERIMENT_CREATED = extended(EXPERIMENT, {"written": BOOLEAN})
+EXPERIMENT_LIST = record({"experiments": array(EXPERIMENT)})
+EXPERIMENT_WITH_RUNS = extended(EXPERIMENT, {
+    "runs": array(RUN),
+    "artifacts": array(record({
+        "artifact_id": SHA256, "run_id": SHA256, "kind": STRING, "uri": STRING, "content_hash": SHA256,
+        "row_count": nullable(INTEGER),
+    })),
+})
+
 # ---------------------------------------------------------------- registry
 
 REBUILD = record({"ok": BOOLEAN, "db": STRING, "row_counts": mapping(INTEGER), "failures": array(STRING)})

@@ -137,13 +137,18 @@ def test_every_operation_answers_in_its_schema(demo, tmp_path, schema_document):
         request(16, "tagRunSet", runset="port_probe", tags=["checked"]),
         request(17, "untagRunSet", runset="port_probe", tags=["checked"]),
         request(18, "unfreezeRunSet", runset="port_probe"),
+        request(22, "createExperiment", name="port-exp", runset="port_probe", param=["lookback=20"]),
+        request(23, "listExperiments", runset="port_probe"),
         request(19, "deleteRunSet", runset="port_probe"),
         request(20, "rebuildRegistry"),
         request(21, "compactRegistry", dry_run=True),
     ]
-    assert {json.loads(line)["op"] for line in requests} == set(OPERATIONS)
+    assert {json.loads(line)["op"] for line in requests} | {"getExperiment"} == set(OPERATIONS)
 
     answers = port(demo, *requests, cwd=tmp_path)
+    experiment_id = answers[[json.loads(line)["id"] for line in requests].index(22)]["result"]["experiment_id"]
+    requests.append(request(24, "getExperiment", experiment_id=experiment_id[:10]))
+    answers += port(demo, requests[-1], cwd=tmp_path)
 
     assert_valid_answers(answers, requests, schema_document)
     result = {answer["id"]: answer["result"] for answer in answers}
@@ -166,6 +171,10 @@ def test_every_operation_answers_in_its_schema(demo, tmp_path, schema_document):
     assert (result[16]["changed"], result[17]["changed"]) == (["checked"], ["checked"])
     assert (result[18]["frozen"], result[19]["deleted"]) == (False, True)
     assert result[20]["ok"] is True and result[20]["row_counts"]["runs"] == 49
+    assert result[22]["written"] is True and result[22]["resolution_id"] == result[10]["resolution_id"]
+    assert result[22]["params"] == {"lookback": "20"}
+    assert [item["experiment_id"] for item in result[23]["experiments"]] == [result[22]["experiment_id"]]
+    assert result[24]["runs"][0]["run_id"] == run_id and result[24]["experiment_id"] == result[22]["experiment_id"]
     assert result[21]["dry_run"] is True and result[21]["files_after"] < result[21]["files_before"]
 
 
