@@ -6,7 +6,7 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import duckdb
 import typer
@@ -19,15 +19,20 @@ from .lake import ConflictingRecords, reading
 from .project import resolve_paths
 from .records import RunInput, dataset_record, read_run_file, register_dataset, register_runs
 
+if TYPE_CHECKING:
+    from . import lab
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="A registry for quantitative research runs.")
 dataset_app = typer.Typer(no_args_is_help=True, help="Register and read immutable datasets.")
 run_app = typer.Typer(no_args_is_help=True, help="Register and read immutable runs and their artifacts.")
 registry_app = typer.Typer(no_args_is_help=True, help="The DuckDB registry, rebuilt from the lake by dbt.")
 runset_app = typer.Typer(no_args_is_help=True, help="Named, declarative selections of runs: resolve, freeze, diff.")
+lab_app = typer.Typer(no_args_is_help=True, help="Read-only SQL over a RunSet's members: ad-hoc queries and report templates.")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(run_app, name="run")
 app.add_typer(runset_app, name="runset")
+app.add_typer(lab_app, name="lab")
 app.add_typer(registry_app, name="registry")
 research_app = typer.Typer(no_args_is_help=True, help="Research on top of the registry: experiments.")
 experiments_app = typer.Typer(no_args_is_help=True, help="Experiments pinned to one resolution of a RunSet.")
@@ -501,6 +506,105 @@ def experiments_get(
         table([{**artifact, "run_id": artifact["run_id"][:12]} for artifact in result["artifacts"]],
               ["artifact_id", "run_id", "kind", "row_count", "uri"]),
     ]))
+
+
+# ---------------------------------------------------------------- lab
+
+LabRunSet = Annotated[Optional[str], typer.Option("--runset", help="RunSet name, id, or unique id prefix (8+ hex).")]
+Out = Annotated[Optional[Path], typer.Option("--out", help="Write the rows to this file (atomically) instead of stdout.")]
+
+
+@lab_app.command("query")
+@holding_lake_lock
+def lab_query(
+    runset: LabRunSet = None,
+    query_file: Annotated[Optional[Path], typer.Option("--query", help="A .sql file holding one read-only query.")] = None,
+    sql: Annotated[Optional[str], typer.Option("--sql", help="One read-only query, inline.")] = None,
+    output_format: Annotated[Optional[str], typer.Option("--format", help="table (default), json, csv or parquet (needs --out).")] = None,
+    out: Out = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="At most N rows (the answer says if there were more).")] = None,
+    lake: Lake = None,
+    as_json: Json = False,
+) -> None:
+    """One read-only SQL query over the RunSet's runs, artifacts, membership and artifact rows."""
+    # Imported here: sqlglot takes ~0.15 s to import, and only the lab commands need it.
+    from . import lab
+
+    lake_root, _ = resolve_paths(lake, None)
+    if runset is None:
+        raise InputError("--runset REF is required: the RunSet whose members the query reads")
+    if (query_file is None) == (sql is None):
+        raise InputError("give the query once: --query FILE or --sql TEXT" + (", not both" if sql is not None else ""))
+    output_format, out = lab_output(output_format, out, as_json, lab.QUERY_FORMATS, lake_root)
+    if query_file is not None:
+        try:
+            sql = query_file.expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise InputError(f"cannot read --query {query_file}: {getattr(error, 'strerror', None) or error}") from None
+    result = lab.run_query(lake_root, runset, sql, limit)
+    print_lab_result(result, output_format, out, as_json)
+
+
+@lab_app.command("report")
+@holding_lake_lock
+def lab_report(
+    runset: LabRunSet = None,
+    template: Annotated[Optional[str], typer.Option("--template", help="A template name (see --list).")] = None,
+    templates_dir: Annotated[Optional[Path], typer.Option("--templates", help="A folder of your own NAME.sql templates.")] = None,
+    list_only: Annotated[bool, typer.Option("--list", help="List the templates, each with its description.")] = False,
+    output_format: Annotated[Optional[str], typer.Option("--format", help="table (default), markdown, json or csv.")] = None,
+    out: Out = None,
+    lake: Lake = None,
+    as_json: Json = False,
+) -> None:
+    """Run a report template (a SQL file in reports/ or --templates DIR) like a lab query."""
+    from . import lab
+
+    lake_root, _ = resolve_paths(lake, None)
+    if list_only:
+        given = [option for option, value in (("--runset", runset), ("--template", template), ("--out", out),
+                                              ("--format", output_format)) if value is not None]
+        if given:
+            raise InputError(f"--list lists the templates; remove {', '.join(given)}")
+        templates = lab.list_templates(templates_dir)
+        emit({"templates": [{"name": item.name, "description": item.description, "path": str(item.path)}
+                            for item in templates]},
+             as_json, lambda: table([vars(item) for item in templates], ["name", "description"]))
+        return
+    if runset is None or template is None:
+        raise InputError("--runset REF and --template NAME are required (or --list)")
+    output_format, out = lab_output(output_format, out, as_json, lab.REPORT_FORMATS, lake_root)
+    the_template, result = lab.run_report(lake_root, runset, template, templates_dir)
+    print_lab_result(result, output_format, out, as_json, the_template)
+
+
+def lab_output(output_format: str | None, out: Path | None, as_json: bool, formats: tuple[str, ...],
+               lake_root: Path) -> tuple[str, Path | None]:
+    """--format (default table; --json alone means json) and --out, checked before anything runs."""
+    from . import lab
+
+    if as_json and out is None and output_format not in (None, "json"):
+        raise InputError(f"--json prints the JSON answer; --format {output_format} needs --out FILE with it")
+    output_format = output_format or ("json" if as_json else "table")
+    return output_format, lab.check_output(output_format, out, formats, lake_root)
+
+
+def print_lab_result(result: lab.LabResult, output_format: str, out: Path | None, as_json: bool,
+                     template: lab.Template | None = None) -> None:
+    from . import lab
+
+    rendered = lab.render(result, output_format, template)
+    if out is not None:
+        lab.write_file(out, rendered)
+        emit(lab.written_document(result, out, output_format), as_json,
+             lambda: f"wrote {lab.rows_text(result)}{' (cut at --limit)' if result.truncated else ''} to {out}\n"
+                     f"{lab.citation(result)}")
+    elif output_format == "csv":
+        print(f"# {lab.citation(result)}", file=sys.stderr)  # stdout stays pure CSV
+        sys.stdout.flush()
+        sys.stdout.buffer.write(rendered)
+    else:
+        sys.stdout.write(rendered.decode())
 
 
 # ---------------------------------------------------------------- registry

@@ -141,6 +141,17 @@ EXPERIMENT_WITH_RUNS = extended(EXPERIMENT, {
     })),
 })
 
+# ---------------------------------------------------------------- lab
+
+LAB_RESULT = record({
+    "runset_id": SHA256, "name": STRING, "resolution_id": SHA256, "resolution_hash": SHA256, "frozen": BOOLEAN,
+    "columns": array(record({"name": STRING, "type": {**STRING, "description": "the DuckDB type"}})),
+    "rows": array({"type": "object", "description": "one row: column name -> JSON value"}),
+    "row_count": INTEGER, "truncated": {**BOOLEAN, "description": "--limit cut more rows"},
+})
+REPORT_RESULT = extended(LAB_RESULT, {"template": STRING, "description": STRING})
+REPORT_TEMPLATES = record({"templates": array(record({"name": STRING, "description": STRING, "path": STRING}))})
+
 # ---------------------------------------------------------------- registry
 
 REBUILD = record({"ok": BOOLEAN, "db": STRING, "row_counts": mapping(INTEGER), "failures": array(STRING)})

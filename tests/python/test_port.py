@@ -139,6 +139,9 @@ def test_every_operation_answers_in_its_schema(demo, tmp_path, schema_document):
         request(18, "unfreezeRunSet", runset="port_probe"),
         request(22, "createExperiment", name="port-exp", runset="port_probe", param=["lookback=20"]),
         request(23, "listExperiments", runset="port_probe"),
+        request(25, "labQuery", runset="port_probe", sql="select run_id, sum(pnl) as pnl from trades group by run_id"),
+        request(26, "labReport", runset="port_probe", template="per_run_summary"),
+        request(27, "listReportTemplates"),
         request(19, "deleteRunSet", runset="port_probe"),
         request(20, "rebuildRegistry"),
         request(21, "compactRegistry", dry_run=True),
@@ -175,6 +178,10 @@ def test_every_operation_answers_in_its_schema(demo, tmp_path, schema_document):
     assert result[22]["params"] == {"lookback": "20"}
     assert [item["experiment_id"] for item in result[23]["experiments"]] == [result[22]["experiment_id"]]
     assert result[24]["runs"][0]["run_id"] == run_id and result[24]["experiment_id"] == result[22]["experiment_id"]
+    assert result[25]["rows"] == [{"run_id": run_id, "pnl": 1.0}]
+    assert result[25]["resolution_hash"] == result[10]["resolution_hash"]
+    assert result[26]["template"] == "per_run_summary" and [row["run_id"] for row in result[26]["rows"]] == [run_id]
+    assert {"per_run_summary", "per_caller_summary", "coverage"} <= {item["name"] for item in result[27]["templates"]}
     assert result[21]["dry_run"] is True and result[21]["files_after"] < result[21]["files_before"]
 
 
