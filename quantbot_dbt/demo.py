@@ -338,6 +338,11 @@ def tour(lake_root: Path, db_file: Path, summary: dict[str, Any]) -> str:
             lines += ["", f"-- {title}", sql + ";", table([dict(zip(columns, row)) for row in cursor.fetchall()], columns)]
         (example,) = con.execute("select left(run_id, 12) from registry.runs order by window_to desc, run_id limit 1").fetchall()[0]
         experiment = con.execute("select left(experiment_id, 12) from registry.experiments order by all limit 1").fetchall()
+    from .lab import render, run_report  # sqlglot: only the demo and the lab commands need it
+
+    template, report = run_report(lake_root, "brook_2025Q3_overlap", "per_caller_summary")
+    lines += ["", f"-- quantbot lab report --runset brook_2025Q3_overlap --template {template.name}"
+                  f"   ({template.description})", render(report, "table").decode().rstrip()]
     project = project_dir()
     lines += [
         "",
@@ -346,6 +351,9 @@ def tour(lake_root: Path, db_file: Path, summary: dict[str, Any]) -> str:
         f"  quantbot runset history --lake {lake_root} brook_baseline_2025Q4",
         f"  quantbot research experiments list --lake {lake_root}",
         *([f"  quantbot research experiments get --lake {lake_root} {experiment[0][0]}"] if experiment else []),
+        f"  quantbot lab query --lake {lake_root} --runset brook_baseline_2025Q4 "
+        "--sql \"select run_id, count(*) as trades, round(sum(pnl), 2) as pnl from trades group by all\"",
+        f"  quantbot lab report --lake {lake_root} --runset brook_2025Q3_overlap --template per_run_summary --format markdown",
         f"  quantbot run list --lake {lake_root} --caller brook --limit 5",
         f"  quantbot run get --lake {lake_root} {example}",
         f"  duckdb -readonly {db_file} \"select engine_version, status, count(*) from registry.runs group by all\"",
