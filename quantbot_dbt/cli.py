@@ -12,7 +12,7 @@ import duckdb
 import typer
 from typer._click.exceptions import ClickException  # typer vendors click; this is its base error
 
-from . import compaction, experiments, registry, resolver
+from . import experiments, registry, resolver
 from .output import fields, json_value, one_line, table
 from .ids import InputError, parse_pairs, parse_timestamp
 from .lake import ConflictingRecords, reading
@@ -636,6 +636,8 @@ def registry_compact(
     as_json: Json = False,
 ) -> None:
     """Merge the part files of each partition folder into one; no record, id or hash changes."""
+    from . import compaction  # pyarrow.parquet: only this command needs it at start-up
+
     lake_root, _ = resolve_paths(lake, None)
     result = compaction.compact(lake_root, dry_run)
     document = compaction.document(lake_root, result)
