@@ -95,8 +95,8 @@ def compact(lake_root: Path, dry_run: bool = False) -> Compaction:
 
 def distinct_row_count(sources: list[Path]) -> int:
     with duckdb.connect() as con:
-        relation = con.read_parquet([str(path) for path in sources], hive_partitioning=False)
-        return con.sql("SELECT count(*) FROM (SELECT DISTINCT * FROM relation)").fetchall()[0][0]
+        con.read_parquet([str(path) for path in sources], hive_partitioning=False).create_view("source_rows")
+        return con.sql("SELECT count(*) FROM (SELECT DISTINCT * FROM source_rows)").fetchall()[0][0]
 
 
 def merge(folder_plan: FolderPlan) -> tuple[Path, Path]:
@@ -107,7 +107,7 @@ def merge(folder_plan: FolderPlan) -> tuple[Path, Path]:
     temp_path = folder_plan.folder / f".{final_path.name}.tmp"
     sources = [str(path) for path in folder_plan.sources]
     with duckdb.connect() as con:
-        source_rows = con.read_parquet(sources, hive_partitioning=False)
+        con.read_parquet(sources, hive_partitioning=False).create_view("source_rows")
         # Sorted by id: deterministic, and row-group statistics then prune lookups by id.
         merged = con.sql(f"SELECT DISTINCT * FROM source_rows ORDER BY {table.id_column}, registered_at")
         arrow_table = merged.to_arrow_table().cast(table.schema)
@@ -116,7 +116,7 @@ def merge(folder_plan: FolderPlan) -> tuple[Path, Path]:
                 pq.write_table(arrow_table, out, compression="zstd")
                 out.flush()
                 os.fsync(out.fileno())
-            written = con.read_parquet(str(temp_path), hive_partitioning=False)
+            con.read_parquet(str(temp_path), hive_partitioning=False).create_view("written")
             (missing, extra, count) = con.sql(
                 "SELECT (SELECT count(*) FROM (SELECT * FROM source_rows EXCEPT SELECT * FROM written)),"
                 "       (SELECT count(*) FROM (SELECT * FROM written EXCEPT SELECT * FROM source_rows)),"

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from . import lake, resolver
-from .ids import InputError, canonical_json, sha256_hex, validate_id_prefix, validate_name
+from .ids import InputError, canonical_json, sha256_hex, validate_name
 from .records import without_registered_at
 
 # DuckDB's to_json escapes a few control characters with upper-case hex (\u001F) where Python's
@@ -125,16 +125,8 @@ def list_experiments(lake_root: Path, runset_ref: str | None = None) -> list[dic
 def get_experiment(lake_root: Path, ref: str) -> dict[str, Any]:
     """One experiment by full id or unique prefix (8+ hex), with the runs and artifacts of the
     resolution it pinned: read from that resolution, never from the RunSet's current state."""
-    validate_id_prefix(ref, "experiment id")
     with duckdb.connect() as con:
-        rows = lake.records(con, lake_root, lake.EXPERIMENTS, "starts_with(experiment_id, $ref)", {"ref": ref}, limit=11)
-        if not rows:
-            raise InputError(f"no experiment matches {ref!r}")
-        if len(rows) > 1:
-            shown = ", ".join(row["experiment_id"][:16] for row in rows[:10])
-            raise InputError(
-                f"experiment id prefix {ref!r} is ambiguous: it matches {shown}{' ...' if len(rows) > 10 else ''}"
-            )
+        rows = [lake.record_by_prefix(con, lake_root, lake.EXPERIMENTS, ref, "experiment")]
         (experiment,) = describe(con, lake_root, rows)
         run_ids = pinned_resolutions(con, lake_root, rows)[experiment["resolution_id"]]["run_ids"]
         runs = lake.records(con, lake_root, lake.RUNS, "run_id IN (SELECT unnest($ids))", {"ids": run_ids},

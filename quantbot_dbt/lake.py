@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator
 import duckdb
 import pyarrow as pa
 
-from .ids import NAME_PATTERN
+from .ids import NAME_PATTERN, InputError, validate_id_prefix
 
 LIST_OF_NAMES = pa.list_(pa.string())
 TEXT_MAP = pa.map_(pa.string(), pa.string())
@@ -406,6 +406,18 @@ def records(
             )
         seen.add(row[table.id_column])
     return rows
+
+
+def record_by_prefix(con: duckdb.DuckDBPyConnection, lake_root: Path, table: Table, ref: str, what: str) -> dict[str, Any]:
+    """The one record whose id is `ref` or starts with it (8+ hex); none or several is refused."""
+    validate_id_prefix(ref, f"{what} id")
+    found = records(con, lake_root, table, f"starts_with({table.id_column}, $ref)", {"ref": ref}, limit=11)
+    if not found:
+        raise InputError(f"no {what} matches {ref!r}")
+    if len(found) > 1:
+        shown = ", ".join(row[table.id_column][:16] for row in found[:10])
+        raise InputError(f"{what} id prefix {ref!r} is ambiguous: it matches {shown}{' ...' if len(found) > 10 else ''}")
+    return found[0]
 
 
 def _quoted(identifier: str) -> str:

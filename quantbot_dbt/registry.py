@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import duckdb
 
 from . import lake
-from .ids import InputError, validate_id_prefix, validate_name
+from .ids import InputError, validate_name
 from .project import REGISTRY_SCHEMA, project_dir
 from .records import check_vocabulary
 
@@ -71,15 +71,8 @@ def list_runs(
 
 def get_run(lake_root: Path, run_ref: str) -> dict[str, Any]:
     """A run by full id or unique prefix, with its artifacts."""
-    validate_id_prefix(run_ref, "run id")
     with duckdb.connect() as con:
-        runs = lake.records(con, lake_root, lake.RUNS, "starts_with(run_id, $ref)", {"ref": run_ref}, limit=11)
-        if not runs:
-            raise InputError(f"no run matches {run_ref!r}")
-        if len(runs) > 1:
-            shown = ", ".join(run["run_id"][:16] for run in runs[:10])
-            raise InputError(f"run id prefix {run_ref!r} is ambiguous: it matches {shown}{' ...' if len(runs) > 10 else ''}")
-        run = runs[0]
+        run = lake.record_by_prefix(con, lake_root, lake.RUNS, run_ref, "run")
         run["artifacts"] = lake.records(
             con, lake_root, lake.ARTIFACTS, "run_id = $run_id", {"run_id": run["run_id"]}, order_by="kind, artifact_id"
         )

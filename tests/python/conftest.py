@@ -58,6 +58,19 @@ def quantbot(lake_root: Path, tmp_path: Path):
     return run
 
 
+@pytest.fixture
+def cli(quantbot):
+    """The CLI with --json: it must succeed, say nothing on stderr, and print one JSON document."""
+
+    def run(*args: str) -> Any:
+        result = quantbot(*args, "--json")
+        assert result.code == 0, result.stderr
+        assert result.stderr == ""
+        return result.json()
+
+    return run
+
+
 def lake_files(lake_root: Path) -> list[str]:
     """Every file under the lake's registry folder (visible or not), relative, sorted."""
     folder = lake_root / "registry"

@@ -117,19 +117,6 @@ def lab(template, lake_root):
             for name in ("explore", "pinned_set", "unresolved", "doomed")}
 
 
-@pytest.fixture
-def cli(quantbot):
-    """The CLI with --json; it must succeed and say nothing on stderr."""
-
-    def run(*args):
-        result = quantbot(*args, "--json")
-        assert result.code == 0, result.stderr
-        assert result.stderr == ""
-        return result.json()
-
-    return run
-
-
 def create_args(name, runset, *extra):
     return ("research", "experiments", "create", "--name", name, "--runset", runset, *extra)
 

@@ -163,19 +163,6 @@ def q4(lake_root):
     register_datasets(lake_root, Q4)
 
 
-@pytest.fixture
-def cli(quantbot):
-    """The CLI with --json; it must succeed."""
-
-    def run(*args):
-        result = quantbot(*args, "--json")
-        assert result.code == 0, result.stderr
-        assert result.stderr == ""
-        return result.json()
-
-    return run
-
-
 def no_temp_files(lake_root):
     """#7: every write is a temp file renamed into place; none may be left behind."""
     assert [name for name in lake_files(lake_root) if name.endswith(".tmp")] == []
