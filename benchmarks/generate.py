@@ -11,9 +11,10 @@ Shapes (every choice comes from a seeded `random.Random` and fixed dates):
   (and sometimes candles), params and metrics, ~3% failed.
 - ~5 artifacts per run: completed runs have trades, metrics, a curve and 1-3 diagnostics;
   failed runs a diagnostics file and sometimes partial trades.
-- ~100 RunSets of six kinds (a caller over a quarter, callers overlapping, a strategy family on
-  one engine, a strategy hash over half a year, the failures of one engine, candles over a
-  month), each resolved ~10 times while the lake grows, every tenth one frozen at the end.
+- ~100 RunSets of six kinds, all with distinct specs (a caller over a quarter, two callers
+  overlapping, a strategy family on one engine, a strategy hash over half a year, the failures
+  of a family on one engine, candles over a month on one engine), each resolved ~10 times
+  while the lake grows, every tenth one frozen at the end.
   RunSet 0, `bench_1pct`, selects ~1% of the runs: the benchmark resolves that one.
 
 Artifacts: the writer hashes every artifact file (records.artifact_record), so each needs a real
@@ -200,40 +201,63 @@ def run_inputs(first: int, count: int, pool: dict[str, list[str]], seed: int = S
 # ---------------------------------------------------------------- RunSets
 
 
+def quarter_window(quarter: int) -> tuple[str, str]:
+    return next((d["window_from"], d["window_to"]) for d in DATASETS if d["dataset_id"] == f"ohlcv_v2_2025Q{quarter}")
+
+
+def month_window(month: int) -> tuple[str, str]:
+    last = (dt.date(2025, month + 1, 1) if month < 12 else dt.date(2026, 1, 1)) - dt.timedelta(days=1)
+    return f"2025-{month:02d}-01", last.isoformat()
+
+
+def runset_choices(kind: int) -> list[tuple[str, dict[str, Any]]]:
+    """Every (name, runset_spec arguments) of one kind of RunSet; all specs distinct."""
+    if kind == 0:  # one caller over a quarter
+        return [(f"{caller}_2025Q{quarter}",
+                 dict(datasets=[f"ohlcv_v2_2025Q{quarter}"], callers=[caller], window_from=quarter_window(quarter)[0],
+                      window_to=quarter_window(quarter)[1]))
+                for caller in CALLERS for quarter in range(1, 5)]
+    if kind == 1:  # two less popular callers, any overlap, no window
+        return [(f"{first}_{second}_overlap", dict(datasets=["alerts_v1_2025"], callers=[first, second], match="overlap"))
+                for index, first in enumerate(CALLERS[10:], start=10) for second in CALLERS[index + 1:]]
+    if kind == 2:  # a strategy family on one engine, any status
+        return [(f"{family}_engine_{engine}", dict(datasets=["alerts_v1_2025"], strategy_family=family,
+                                                   engine_versions=[engine], status="any"))
+                for family in FAMILIES for engine in ENGINES]
+    if kind == 3:  # one strategy over half a year
+        return [(f"{strategy_hash}_2025H{half}", dict(datasets=["alerts_v1_2025"], strategy_hashes=[strategy_hash],
+                                                      window_from=first, window_to=last))
+                for strategy_hash, _ in STRATEGIES
+                for half, (first, last) in ((1, ("2025-01-01", "2025-06-30")), (2, ("2025-07-01", "2025-12-31")))]
+    if kind == 4:  # the failures of one strategy family on one engine
+        return [(f"failures_{family}_engine_{engine}", dict(datasets=["alerts_v1_2025"], strategy_family=family,
+                                                            engine_versions=[engine], status="failed"))
+                for family in FAMILIES for engine in ENGINES]
+    return [(f"candles_2025_{month:02d}_engine_{engine}",  # candles over one month, on one engine
+             dict(datasets=["candles_binance_2025"], engine_versions=[engine], window_from=month_window(month)[0],
+                  window_to=month_window(month)[1]))
+            for month in range(1, 13) for engine in ENGINES]
+
+
+RUNSET_KINDS = 6
+
+
 def runset_plan(count: int, seed: int = SEED) -> list[tuple[str, dict[str, Any], list[str]]]:
-    """(name, runset_spec arguments, tags) of each RunSet; the first is the measured one."""
+    """(name, runset_spec arguments, tags) of each RunSet; the first is the measured one.
+    RunSet n is of kind n % 6; the choices of each kind are shuffled once and taken in order,
+    so no two RunSets share a spec (up to 25 of each kind)."""
+    choices = []
+    for kind in range(RUNSET_KINDS):
+        options = runset_choices(kind)
+        random.Random(f"{seed}:runsets:{kind}").shuffle(options)
+        choices.append(options)
     plan = [(MEASURED_RUNSET, dict(MEASURED_SPEC), ["benchmark"])]
     for number in range(1, count):
-        rng = random.Random(f"{seed}:runset:{number}")
-        kind = number % 6
-        if kind == 0:
-            caller, quarter = rng.choice(CALLERS), rng.randint(1, 4)
-            first, last = next((d["window_from"], d["window_to"]) for d in DATASETS
-                               if d["dataset_id"] == f"ohlcv_v2_2025Q{quarter}")
-            name, args = f"{caller}_2025Q{quarter}", dict(datasets=[f"ohlcv_v2_2025Q{quarter}"], callers=[caller],
-                                                          window_from=first, window_to=last)
-        elif kind == 1:
-            callers = rng.sample(CALLERS[10:], 2)
-            name, args = f"{'_'.join(callers)}_overlap", dict(datasets=["alerts_v1_2025"], callers=callers, match="overlap")
-        elif kind == 2:
-            family, engine = rng.choice(FAMILIES), rng.choice(ENGINES)
-            name, args = f"{family}_engine_{engine}", dict(datasets=["alerts_v1_2025"], strategy_family=family,
-                                                           engine_versions=[engine], status="any")
-        elif kind == 3:
-            (strategy_hash, _), half = rng.choice(STRATEGIES), rng.randint(1, 2)
-            first, last = ("2025-01-01", "2025-06-30") if half == 1 else ("2025-07-01", "2025-12-31")
-            name, args = f"{strategy_hash}_2025H{half}", dict(datasets=["alerts_v1_2025"], strategy_hashes=[strategy_hash],
-                                                              window_from=first, window_to=last)
-        elif kind == 4:
-            engine = rng.choice(ENGINES)
-            name, args = f"failures_engine_{engine}", dict(datasets=["alerts_v1_2025"], engine_versions=[engine],
-                                                           status="failed")
-        else:
-            month = rng.randint(1, 12)
-            last_day = (dt.date(2025, month % 12 + 1, 1) if month < 12 else dt.date(2026, 1, 1)) - dt.timedelta(days=1)
-            name, args = f"candles_2025_{month:02d}", dict(datasets=["candles_binance_2025"],
-                                                           window_from=f"2025-{month:02d}-01", window_to=last_day.isoformat())
-        plan.append((f"rs{number:03d}_{name}", args, [f"kind{kind}", rng.choice(("baseline", "sweep", "review"))]))
+        kind = number % RUNSET_KINDS
+        options = choices[kind]
+        name, args = options[(number // RUNSET_KINDS) % len(options)]
+        label = random.Random(f"{seed}:runset:{number}").choice(("baseline", "sweep", "review"))
+        plan.append((f"rs{number:03d}_{name}", args, [f"kind{kind}", label]))
     return plan
 
 

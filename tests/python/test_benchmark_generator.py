@@ -60,7 +60,7 @@ def test_generator_counts_are_exact(two_lakes) -> None:
     assert len(lake_ids(lake_root, lake.ARTIFACTS, "artifact_id")) == 989
     assert len(lake_ids(lake_root, lake.DATASETS, "dataset_id")) == 7
     assert lake_ids(lake_root, lake.RUNSET_NAMES, "name") == [
-        "bench_1pct", "rs001_caller_39_caller_10_overlap", "rs002_carry_engine_2.1.0", "rs003_carry_b9f355eb78_2025H1",
+        "bench_1pct", "rs001_caller_23_caller_36_overlap", "rs002_breakout_engine_1.2.0", "rs003_breakout_372fb62abc_2025H1",
     ]
     assert len(lake_ids(lake_root, lake.RESOLUTIONS, "resolution_id")) == 8
     assert generated.measured_members == 1
@@ -80,10 +80,10 @@ def test_generator_is_deterministic(two_lakes) -> None:
     assert first.resolution_hashes == second.resolution_hashes
     assert first.resolution_ids == second.resolution_ids
     assert first.resolution_hashes["bench_1pct"] == ["16dcd34a53370428673139005eb768663bef9fae7352319057ea615bed1c40b7"] * 2
-    # Resolution rounds see the lake grow: nothing on engine 2.1.0 for carry after 100 runs, some after 200.
-    assert first.resolution_hashes["rs002_carry_engine_2.1.0"] == [
+    # Resolution rounds see the lake grow: no run of either caller after 100 runs, some after 200.
+    assert first.resolution_hashes["rs001_caller_23_caller_36_overlap"] == [
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",  # sha256 of "": no runs
-        "6caf3bbaa885779514a280b5b97c7824400f410da424c446e3342ad05f5893ea",
+        "85a8f673c0bf5ae5760c761c88a8c98d467d348292f142634a39eda70c2b7f44",
     ]
 
 
