@@ -173,8 +173,10 @@ def register_runs(lake_root: Path, run_inputs: Iterable[RunInput]) -> Registrati
             known_datasets = existing_records(
                 con, lake_root, lake.DATASETS, sorted({d for run in runs.values() for d in run["dataset_ids"]})
             )
-            existing_runs = existing_records(con, lake_root, lake.RUNS, list(runs))
-            existing_artifacts = artifacts_of_runs(con, lake_root, list(existing_runs))
+            # Only the folders the new runs would go to: a lake-wide scan made each single-run
+            # registration cost O(lake size).
+            existing_runs = existing_records(con, lake_root, lake.RUNS, list(runs), run_folders(runs.values()))
+            existing_artifacts = artifacts_of_runs(con, lake_root, [runs[run_id] for run_id in existing_runs])
         finally:
             con.close()
         new_runs, new_artifacts = [], []
@@ -349,22 +351,34 @@ def metric_values(metrics: Any) -> dict[str, float]:
 
 
 def existing_records(
-    con: duckdb.DuckDBPyConnection, lake_root: Path, table: lake.Table, ids: list[str]
+    con: duckdb.DuckDBPyConnection, lake_root: Path, table: lake.Table, ids: list[str],
+    partition: lake.Partition | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The lake's record of each id, without its registration time (not part of the content)."""
     if not ids:
         return {}
-    rows = lake.records(con, lake_root, table, f"{table.id_column} IN (SELECT unnest($ids))", {"ids": ids})
+    rows = lake.records(con, lake_root, table, f"{table.id_column} IN (SELECT unnest($ids))", {"ids": ids}, partition)
     return {row[table.id_column]: without_registered_at(row) for row in rows}
 
 
+def run_folders(runs: Iterable[dict[str, Any]]) -> lake.Partition:
+    """The folders that can hold these runs (and, by `day`, their artifacts). A run id fixes its
+    engine_version and window_from, and the partition contracts fix a record's folder, so a
+    check against these folders alone sees every record the lake has under those ids."""
+    runs = list(runs)
+    return {"engine_version": {run["engine_version"] for run in runs}.__contains__,
+            "day": {run["window_from"].isoformat() for run in runs}.__contains__}
+
+
 def artifacts_of_runs(
-    con: duckdb.DuckDBPyConnection, lake_root: Path, run_ids: list[str]
+    con: duckdb.DuckDBPyConnection, lake_root: Path, runs: list[dict[str, Any]]
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    if not run_ids:
+    if not runs:
         return {}
+    run_ids = [run["run_id"] for run in runs]
     by_run: dict[str, dict[str, dict[str, Any]]] = {}
-    for row in lake.records(con, lake_root, lake.ARTIFACTS, "run_id IN (SELECT unnest($ids))", {"ids": run_ids}):
+    for row in lake.records(con, lake_root, lake.ARTIFACTS, "run_id IN (SELECT unnest($ids))", {"ids": run_ids},
+                            {"day": run_folders(runs)["day"]}):
         by_run.setdefault(row["run_id"], {})[row["artifact_id"]] = without_registered_at(row)
     return by_run
 
