@@ -36,6 +36,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import os
 import random
 import sys
 import time
@@ -137,8 +138,10 @@ def write_artifact_pool(pool_dir: Path) -> dict[str, list[str]]:
         pool[kind] = []
         for number in range(POOL_SIZE):
             path = folder / f"{kind}-{number:03d}.parquet"
-            if not path.exists():
-                pq.write_table(pool_tables(kind, number), path, compression="zstd")
+            if not path.exists():  # written aside and renamed: a concurrent reader never sees half a file
+                temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                pq.write_table(pool_tables(kind, number), temp, compression="zstd")
+                os.replace(temp, path)
             pool[kind].append(str(path))
     return pool
 

@@ -11,7 +11,8 @@ a new one (compaction, say) is one function and one line.
 How it runs: the synthetic lake of --runs runs (benchmarks/generate.py) is generated once into
 --workdir and kept as a pristine copy, keyed by the generator's parameters and the source of
 generate.py and quantbot_dbt/ (so a change to the writer regenerates it). Each invocation copies
-it and measures on the copy, since some measurements append to the lake. Every measurement runs
+it into its own run-<pid> folder (removed at the end) and measures on the copy, since some
+measurements append to the lake; concurrent invocations share only the locked, cached lakes. Every measurement runs
 in its own worker process, so that its peak RSS is its own; a measurement that runs the CLI or
 dbt in a subprocess reports that subprocess's peak RSS instead (os.wait4).
 """
@@ -66,6 +67,7 @@ class Bench:
     resolutions: int
     seed: int
     workdir: str
+    run_dir: str  # this invocation's scratch folder: concurrent invocations never share one
     pristine: str  # the generated lake, never measured on
     lake: str  # this invocation's copy of it
     pool: str  # the artifact files every lake points at
@@ -78,7 +80,7 @@ class Bench:
 
     @property
     def db_file(self) -> Path:
-        return Path(self.workdir) / "run" / "bench.duckdb"
+        return Path(self.run_dir) / "bench.duckdb"
 
     @property
     def measured_runset_id(self) -> str:
@@ -91,7 +93,7 @@ class Bench:
         """For CLI and dbt subprocesses: one dbt target folder per lake, so that dbt's partial
         parse stays warm for that lake, as it does for a user who rebuilds one lake."""
         env = {name: value for name, value in os.environ.items() if name not in ("QUANTBOT_LAKE", "QUANTBOT_DB")}
-        folder = Path(self.workdir) / "dbt" / target
+        folder = Path(self.run_dir) / "dbt" / target
         env.update(DBT_TARGET_PATH=str(folder), DBT_LOG_PATH=str(folder / "logs"),
                    DBT_SEND_ANONYMOUS_USAGE_STATS="false")
         return env
@@ -189,7 +191,7 @@ def measure_bulk_register(bench: Bench) -> Figures:
     pool = bench.pool_paths()
     seconds, floor_seconds, files_written = [], [], 0
     for repetition in range(bench.register_repetitions):
-        scratch = Path(bench.workdir) / "run" / f"register-{repetition}"
+        scratch = Path(bench.run_dir) / f"register-{repetition}"
         shutil.rmtree(scratch, ignore_errors=True)
         generate.register_datasets(scratch)
         elapsed = 0.0
@@ -200,7 +202,7 @@ def measure_bulk_register(bench: Bench) -> Figures:
             elapsed += time.perf_counter() - started
         seconds.append(elapsed)
         files_written = len(lake.files(scratch, lake.RUNS)) + len(lake.files(scratch, lake.ARTIFACTS))
-        floor_seconds.append(plain_write_seconds(scratch, bench.batch_size, Path(bench.workdir) / "run" / "floor"))
+        floor_seconds.append(plain_write_seconds(scratch, bench.batch_size, Path(bench.run_dir) / "floor"))
         shutil.rmtree(scratch)
     return Figures(seconds, floor_seconds, details={
         "runs": bench.runs, "artifacts": bench.generated.get("artifacts"), "batch_size": bench.batch_size,
@@ -339,7 +341,7 @@ def rebuild_command(lake_root: Path, db_file: Path) -> list[str]:
 
 def empty_rebuilds(bench: Bench) -> tuple[list[float], int]:
     """The floor of a rebuild: the same `dbt build` of the same project on an empty lake."""
-    empty = Path(bench.workdir) / "run" / "empty-lake"
+    empty = Path(bench.run_dir) / "empty-lake"
     empty.mkdir(parents=True, exist_ok=True)
     samples, peak, _ = repeat_process(rebuild_command(empty, empty.parent / "empty.duckdb"),
                                       bench.environment("empty"), bench.repetitions)
@@ -425,9 +427,14 @@ def fragmented_lakes(bench: Bench) -> tuple[Path, Path]:
     without that check. --fragmented-writer register_runs uses the real call."""
     runs = min(bench.runs, FRAGMENTED_RUNS)
     folder = Path(bench.pristine).parent / f"fragmented-{runs}-{bench.fragmented_writer}"
+    with lake.exclusive_lock(folder.parent / f".{folder.name}.lock"):  # one writer at a time
+        if not (folder / "done").exists():
+            write_fragmented_lakes(bench, folder, runs)
+    return folder / "single", folder / "batched"
+
+
+def write_fragmented_lakes(bench: Bench, folder: Path, runs: int) -> None:
     single, batched = folder / "single", folder / "batched"
-    if (folder / "done").exists():
-        return single, batched
     shutil.rmtree(folder, ignore_errors=True)
     pool = bench.pool_paths()
     for lake_root in (single, batched):
@@ -446,7 +453,6 @@ def fragmented_lakes(bench: Bench) -> tuple[Path, Path]:
     for first in range(0, runs, bench.batch_size):
         records.register_runs(batched, generate.run_inputs(first, min(bench.batch_size, runs - first), pool, bench.seed))
     (folder / "done").write_text(json.dumps({"single_run_writes_seconds": single_seconds}))
-    return single, batched
 
 
 def append_like_register_runs(lake_root: Path, run_input: records.RunInput) -> None:
@@ -466,7 +472,7 @@ def measure_fragmented_resolve(bench: Bench) -> Figures:
     """resolve --force (in-process) on the single-run lake; floor: the same on the batched lake
     of the same runs. Both are copies (a resolve appends a resolution)."""
     single, batched = fragmented_lakes(bench)
-    copies = Path(bench.workdir) / "run" / "fragmented"
+    copies = Path(bench.run_dir) / "fragmented"
     shutil.rmtree(copies, ignore_errors=True)
     single_copy, batched_copy = copies / "single", copies / "batched"
     shutil.copytree(single, single_copy), shutil.copytree(batched, batched_copy)
@@ -500,7 +506,7 @@ def measure_single_register(bench: Bench) -> Figures:
     pool = bench.pool_paths()
     first = bench.runs + appended_so_far(bench)
     seconds, floor_seconds = [], []
-    folder = Path(bench.workdir) / "run" / "floor-single"
+    folder = Path(bench.run_dir) / "floor-single"
     folder.mkdir(parents=True, exist_ok=True)
     for repetition in range(bench.repetitions + 1):  # the first is a warm-up
         (run_input,) = generate.run_inputs(first + repetition, 1, pool, bench.seed)
@@ -577,23 +583,25 @@ def prepare(args: argparse.Namespace) -> Bench:
         "resolutions": args.resolutions, "source": source_digest(),
     }).encode()).hexdigest()[:12]
     cached = workdir / "lakes" / f"{size_label(args.runs)}-{key}"
+    run_dir = workdir / f"run-{os.getpid()}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
     bench = Bench(
         runs=args.runs, repetitions=args.repetitions, register_repetitions=args.register_repetitions,
         batch_size=args.batch_size, runsets=args.runsets, resolutions=args.resolutions, seed=args.seed,
-        workdir=str(workdir), pristine=str(cached / "lake"), lake=str(workdir / "run" / "lake"),
+        workdir=str(workdir), run_dir=str(run_dir), pristine=str(cached / "lake"), lake=str(run_dir / "lake"),
         pool=str(workdir / "pool"), fragmented_writer=args.fragmented_writer,
     )
     summary_file = cached / "generated.json"
-    if not summary_file.exists():
-        shutil.rmtree(cached, ignore_errors=True)
-        cached.mkdir(parents=True)
-        progress(f"generating {args.runs} runs into {cached} (cached for later invocations)")
-        figures, peak = in_worker("generate", bench)
-        summary_file.write_text(json.dumps({**figures.details, "peak_rss_bytes": peak}, sort_keys=True))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with lake.exclusive_lock(cached.parent / f".{cached.name}.lock"):  # one generation per key at a time
+        if not summary_file.exists():
+            shutil.rmtree(cached, ignore_errors=True)
+            cached.mkdir(parents=True)
+            progress(f"generating {args.runs} runs into {cached} (cached for later invocations)")
+            figures, peak = in_worker("generate", bench)
+            summary_file.write_text(json.dumps({**figures.details, "peak_rss_bytes": peak}, sort_keys=True))
     bench.generated = json.loads(summary_file.read_text())
-    run_dir = workdir / "run"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True)
     shutil.copytree(bench.pristine, bench.lake)
     return bench
 
@@ -610,7 +618,7 @@ WORKER_FUNCTIONS = {"generate": generate_in_worker, **{m.name: m.measure for m i
 
 def in_worker(name: str, bench: Bench) -> tuple[Figures, int]:
     """Run one measurement in a fresh process; its figures, and the peak RSS that belongs to it."""
-    context = Path(bench.workdir) / f"context-{name}.json"
+    context = Path(bench.run_dir) / f"context-{name}.json"
     context.write_text(json.dumps(asdict(bench)))
     with tempfile.TemporaryFile("w+") as out:
         child = subprocess.Popen([sys.executable, __file__, "--worker", name, "--context", str(context)], stdout=out)
@@ -770,13 +778,16 @@ def main(argv: list[str] | None = None) -> None:
     info = machine()
     bench = prepare(args)
     rows = []
-    for name in names:
-        progress(f"measuring {name}")
-        measurement_started = time.perf_counter()
-        figures, peak = in_worker(name, bench)
-        rows.append(row(BY_NAME[name], figures, peak, args.runs))
-        progress(f"  {seconds_text(rows[-1]['median_s'])} (floor {seconds_text(rows[-1]['floor']['median_s'])}), "
-                 f"{time.perf_counter() - measurement_started:.0f} s")
+    try:
+        for name in names:
+            progress(f"measuring {name}")
+            measurement_started = time.perf_counter()
+            figures, peak = in_worker(name, bench)
+            rows.append(row(BY_NAME[name], figures, peak, args.runs))
+            progress(f"  {seconds_text(rows[-1]['median_s'])} (floor {seconds_text(rows[-1]['floor']['median_s'])}), "
+                     f"{time.perf_counter() - measurement_started:.0f} s")
+    finally:
+        shutil.rmtree(bench.run_dir, ignore_errors=True)  # the lake copy, scratch lakes, the registry
     info["load_average_at_end"] = os.getloadavg()
     document = {
         "runs": args.runs, "started_at": started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
