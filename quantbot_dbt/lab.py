@@ -46,7 +46,7 @@ from sqlglot.tokens import TokenType
 
 from . import lake, resolver
 from .ids import InputError, validate_name
-from .lake import _quoted, fsync_dir
+from .lake import fsync_dir, quoted
 from .output import json_value, table, text
 from .project import project_dir, vocabulary
 
@@ -304,7 +304,7 @@ def create_kind_view(con: duckdb.DuckDBPyConnection, kind: str, artifacts: list[
     source = f"read_parquet($paths, union_by_name = true, filename = '{FILE_COLUMN}')"
     file_columns = [name for name in con.sql(f"SELECT * FROM {source}", params={"paths": paths}).columns
                     if name != FILE_COLUMN and name.lower() != "run_id"]
-    select = ", ".join(["artifact.run_id"] + [f"source.{_quoted(name)}" for name in file_columns])
+    select = ", ".join(["artifact.run_id"] + [f"source.{quoted(name)}" for name in file_columns])
     # Paths and kind are bound parameters, never pasted into the SQL text.
     con.sql(
         f"SELECT {select} FROM {source} AS source "
@@ -442,8 +442,8 @@ def plain_table(arrow: pa.Table, nested_as_json: bool) -> pa.Table:
             return arrow
         expressions = []
         for name, column_type, convert in zip(relation.columns, relation.types, converted, strict=True):
-            value = _quoted(name) if column_type.id == "interval" else f"to_json({_quoted(name)})"
-            expressions.append(f"CAST({value} AS VARCHAR) AS {_quoted(name)}" if convert else _quoted(name))
+            value = quoted(name) if column_type.id == "interval" else f"to_json({quoted(name)})"
+            expressions.append(f"CAST({value} AS VARCHAR) AS {quoted(name)}" if convert else quoted(name))
         return relation.project(", ".join(expressions)).to_arrow_table()
 
 

@@ -362,7 +362,7 @@ def scan(
     relation = con.read_parquet(paths, union_by_name=True, hive_partitioning=False)
     present = set(relation.columns)
     columns = ", ".join(
-        f'CAST({_quoted(field.name) if field.name in present else "NULL"} AS {_duckdb_type(field.type)}) AS {_quoted(field.name)}'
+        f'CAST({quoted(field.name) if field.name in present else "NULL"} AS {_duckdb_type(field.type)}) AS {quoted(field.name)}'
         for field in table.schema
     )
     return relation.project(columns)
@@ -420,7 +420,8 @@ def record_by_prefix(con: duckdb.DuckDBPyConnection, lake_root: Path, table: Tab
     return found[0]
 
 
-def _quoted(identifier: str) -> str:
+def quoted(identifier: str) -> str:
+    """A SQL identifier, double-quoted (the lab names artifact columns with it too)."""
     return '"' + identifier.replace('"', '""') + '"'
 
 
