@@ -423,7 +423,7 @@ def fragmented_lakes(bench: Bench) -> tuple[Path, Path]:
     register_runs checks each new run against every run file in the lake (an unpruned scan), so
     10,000 single-run calls cost O(n^2): hours today. The default writer ("append") builds the
     same records with records.run_records and appends each run exactly as register_runs groups
-    a one-run batch (artifacts per kind and day, then the run in its engine and day folder),
+    a one-run batch (artifacts per kind and month, then the run in its engine and month folder),
     without that check. --fragmented-writer register_runs uses the real call."""
     runs = min(bench.runs, FRAGMENTED_RUNS)
     folder = Path(bench.pristine).parent / f"fragmented-{runs}-{bench.fragmented_writer}"
@@ -459,11 +459,11 @@ def append_like_register_runs(lake_root: Path, run_input: records.RunInput) -> N
     """What register_runs writes for a batch of one new run (see records.register_runs)."""
     record, artifacts = records.run_records(run_input)
     registered_at = lake.utc_now()
-    day = record["window_from"].isoformat()
+    month = lake.month_of(record["window_from"])
     artifact_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for artifact in {artifact["artifact_id"]: artifact for artifact in artifacts}.values():
-        artifact_groups.setdefault((artifact["kind"], day), []).append({**artifact, "registered_at": registered_at})
-    run_groups = {(record["engine_version"], day): [{**record, "registered_at": registered_at}]}
+        artifact_groups.setdefault((artifact["kind"], month), []).append({**artifact, "registered_at": registered_at})
+    run_groups = {(record["engine_version"], month): [{**record, "registered_at": registered_at}]}
     with lake.write_lock(lake_root):
         lake.append(lake_root, [lake.Batch(lake.ARTIFACTS, artifact_groups), lake.Batch(lake.RUNS, run_groups)])
 

@@ -260,9 +260,9 @@ def member_records(lake_root: Path, run_ids: list[str]) -> tuple[list[dict[str, 
         if missing:
             raise InputError(f"the resolution names {len(missing)} run(s) missing from the lake, first {missing[0]}; "
                              "`quantbot registry rebuild` names the contract it breaks")
-        days = {run["window_from"].isoformat() for run in runs}  # artifacts sit in their run's day folder
+        months = {lake.month_of(run["window_from"]) for run in runs}  # artifacts sit in their run's month folder
         artifacts = lake.records(con, lake_root, lake.ARTIFACTS, "run_id IN (SELECT unnest($ids))", {"ids": run_ids},
-                                 {"day": days.__contains__}, order_by="run_id, kind, artifact_id")
+                                 {"month": months.__contains__}, order_by="run_id, kind, artifact_id")
     return runs, artifacts
 
 

@@ -1,11 +1,11 @@
 """The Parquet lake: layout, one explicit schema per record type, atomic appends, and scans.
 
 Layout under the lake root (partition folders carry the same value as the record's column
-of the same name; `day` is the run's simulated start day, `window_from`):
+of the same name; `month` is the month of the run's simulated start day, `window_from`):
 
     registry/datasets/part-*.parquet
-    registry/runs/engine_version=<v>/day=<YYYY-MM-DD>/part-*.parquet
-    registry/artifacts/kind=<k>/day=<YYYY-MM-DD>/part-*.parquet
+    registry/runs/engine_version=<v>/month=<YYYY-MM>/part-*.parquet
+    registry/artifacts/kind=<k>/month=<YYYY-MM>/part-*.parquet
     registry/runsets/runset_id=<id>/part-*.parquet            (specs)
     registry/runset_names/part-*.parquet
     registry/runset_events/part-*.parquet
@@ -85,7 +85,9 @@ RUNS = Table(
         pa.field("metrics", NUMBER_MAP),
         REGISTERED_AT,
     ]),
-    partition_keys=("engine_version", "day"),
+    # By month, not day: a year of day folders made one 10,000-run batch write 3,250 files,
+    # and every scan pays per file (benchmarks/README.md).
+    partition_keys=("engine_version", "month"),
 )
 
 ARTIFACTS = Table(
@@ -101,7 +103,7 @@ ARTIFACTS = Table(
         pa.field("row_count", pa.int64()),
         REGISTERED_AT,
     ]),
-    partition_keys=("kind", "day"),
+    partition_keys=("kind", "month"),
 )
 
 # RunSets. A spec is content-addressed and immutable; names point at specs; everything that
@@ -212,6 +214,16 @@ class Batch:
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def month_of(day: dt.date) -> str:
+    """The `month=` folder of a run and its artifacts: the month of the run's `window_from`."""
+    return f"{day:%Y-%m}"
+
+
+def months_between(first: str, last: str) -> Callable[[str], bool]:
+    """A `month=` folder test: the folder's month overlaps the days first..last (ISO dates)."""
+    return lambda month: first[:7] <= month <= last[:7]
 
 
 def part_file_name() -> str:
@@ -331,21 +343,31 @@ def files(lake_root: Path, table: Table, partition: Partition | None = None) -> 
     """Every Parquet file of a table, whatever its name: a hand-written file counts too.
 
     `partition` prunes by folder: a value (`{"engine_version": "1.0.0"}`) or a test of the
-    folder's value (`{"day": lambda day: day <= "2025-06-30"}`). The dbt partition contracts
-    guarantee that a record's folders agree with its columns, so pruning never loses a record.
+    folder's value (`{"month": lambda month: month <= "2025-06"}`); a pruned folder is never
+    listed. The dbt partition contracts guarantee that a record's folders agree with its
+    columns, so pruning never loses a record.
     """
-    folder = table.folder(lake_root)
-    if not folder.is_dir():
-        return []
     tests = {
         key: (wanted if callable(wanted) else (lambda value, wanted=wanted: value == wanted))
         for key, wanted in (partition or {}).items()
     }
-    selected = []
-    for path in folder.rglob("*.parquet"):
-        folders = dict(part.split("=", 1) for part in path.relative_to(folder).parts[:-1] if "=" in part)
-        if path.is_file() and all(key in folders and test(folders[key]) for key, test in tests.items()):
-            selected.append(str(path))
+    selected: list[str] = []
+
+    def walk(folder: Path, folders: dict[str, str]) -> None:
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if entry.is_dir():
+                key, sep, value = entry.name.partition("=")
+                if sep and key in tests and not tests[key](value):
+                    continue
+                walk(Path(entry.path), {**folders, key: value} if sep else folders)
+            elif entry.name.endswith(".parquet") and entry.is_file() and all(key in folders for key in tests):
+                selected.append(entry.path)
+
+    walk(table.folder(lake_root), {})
     return sorted(selected)
 
 

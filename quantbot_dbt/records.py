@@ -198,14 +198,14 @@ def register_runs(lake_root: Path, run_inputs: Iterable[RunInput]) -> Registrati
             registration.written.append(run_id)
         if new_runs:
             registered_at = lake.utc_now()
-            day_of_run = {run["run_id"]: run["window_from"].isoformat() for run in new_runs}
+            month_of_run = {run["run_id"]: lake.month_of(run["window_from"]) for run in new_runs}
             run_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for run in new_runs:
-                key = (run["engine_version"], day_of_run[run["run_id"]])
+                key = (run["engine_version"], month_of_run[run["run_id"]])
                 run_groups.setdefault(key, []).append({**run, "registered_at": registered_at})
             artifact_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for artifact in new_artifacts:
-                key = (artifact["kind"], day_of_run[artifact["run_id"]])
+                key = (artifact["kind"], month_of_run[artifact["run_id"]])
                 artifact_groups.setdefault(key, []).append({**artifact, "registered_at": registered_at})
             # Artifacts first: once a run is visible, all of its artifacts already are.
             lake.append(
@@ -362,12 +362,12 @@ def existing_records(
 
 
 def run_folders(runs: Iterable[dict[str, Any]]) -> lake.Partition:
-    """The folders that can hold these runs (and, by `day`, their artifacts). A run id fixes its
+    """The folders that can hold these runs (and, by `month`, their artifacts). A run id fixes its
     engine_version and window_from, and the partition contracts fix a record's folder, so a
     check against these folders alone sees every record the lake has under those ids."""
     runs = list(runs)
     return {"engine_version": {run["engine_version"] for run in runs}.__contains__,
-            "day": {run["window_from"].isoformat() for run in runs}.__contains__}
+            "month": {lake.month_of(run["window_from"]) for run in runs}.__contains__}
 
 
 def artifacts_of_runs(
@@ -378,7 +378,7 @@ def artifacts_of_runs(
     run_ids = [run["run_id"] for run in runs]
     by_run: dict[str, dict[str, dict[str, Any]]] = {}
     for row in lake.records(con, lake_root, lake.ARTIFACTS, "run_id IN (SELECT unnest($ids))", {"ids": run_ids},
-                            {"day": run_folders(runs)["day"]}):
+                            {"month": run_folders(runs)["month"]}):
         by_run.setdefault(row["run_id"], {})[row["artifact_id"]] = without_registered_at(row)
     return by_run
 

@@ -319,7 +319,7 @@ def select_runs(con: duckdb.DuckDBPyConnection, lake_root: Path, spec: dict[str,
                 as_of: dt.datetime | None = None) -> Selection:
     """Apply every filter of the spec to the runs in the lake; values are bound, never pasted.
 
-    Folders are pruned first (engine_version=, day= is the run's window_from), then the
+    Folders are pruned first (engine_version=, month= of the run's window_from), then the
     filters run on the few columns they need."""
     conditions, params = ["list_has_all(dataset_ids, $datasets)"], {"datasets": spec["datasets"]}
     partition: lake.Partition = {}
@@ -332,7 +332,7 @@ def select_runs(con: duckdb.DuckDBPyConnection, lake_root: Path, spec: dict[str,
         conditions.append("window_from >= $window_from AND window_to <= $window_to" if within
                           else "window_from <= $window_to AND window_to >= $window_from")
         params["window_from"], params["window_to"] = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-        partition["day"] = (lambda day: first <= day <= last) if within else (lambda day: day <= last)
+        partition["month"] = lake.months_between(first, last) if within else (lambda month: month <= last[:7])
     if "strategy_hashes" in spec:
         conditions.append("list_contains($strategy_hashes, strategy_hash)")
         params["strategy_hashes"] = spec["strategy_hashes"]
@@ -372,8 +372,8 @@ def select_runs(con: duckdb.DuckDBPyConnection, lake_root: Path, spec: dict[str,
     run_ids = [row[0] for row in members]
     artifact_count = 0
     if run_ids:
-        member_days = {row[3].isoformat() for row in members}  # artifacts sit in their run's day folder
-        lake.scan(con, lake_root, lake.ARTIFACTS, {"day": member_days.__contains__}).create_view("lake_artifacts")
+        member_months = {lake.month_of(row[3]) for row in members}  # artifacts sit in their run's month folder
+        lake.scan(con, lake_root, lake.ARTIFACTS, {"month": member_months.__contains__}).create_view("lake_artifacts")
         as_of_filter = " AND registered_at <= $as_of" if as_of is not None else ""
         (artifact_count,) = con.execute(
             f"SELECT count(DISTINCT artifact_id) FROM lake_artifacts WHERE run_id IN (SELECT unnest($ids)){as_of_filter}",

@@ -1,25 +1,36 @@
--- Contract: an artifact file is in registry/artifacts/kind=<kind>/day=<day>/, and the kind
--- folder agrees with every record in it. A file anywhere else (directly in
--- registry/artifacts/, or in a folder of another shape) fails too.
+-- Contract: an artifact file is in registry/artifacts/kind=<kind>/month=<YYYY-MM>/, the kind
+-- folder agrees with every record in it, and the month folder is the month of its run's
+-- window_from (readers find a run's artifacts in that folder alone). A file anywhere else
+-- (directly in registry/artifacts/, or in a folder of another shape) fails too. An artifact
+-- of an unregistered run is the relationships test's to report.
 with located as (
     select
         artifact_id,
+        run_id,
         kind,
         source_file,
         regexp_extract(
             source_file,
-            '/artifacts/kind=([^/]+)/day=([^/]+)/[^/]+$',
-            ['kind_folder', 'day_folder']
+            '/artifacts/kind=([^/]+)/month=([^/]+)/[^/]+$',
+            ['kind_folder', 'month_folder']
         ) as folders
     from {{ ref('stg_artifacts') }}
+),
+
+run_months as (
+    select distinct run_id, strftime(window_from, '%Y-%m') as run_month
+    from {{ ref('stg_runs') }}
 )
 
 select
-    artifact_id,
-    kind,
-    nullif(folders.kind_folder, '') as kind_folder,
-    nullif(folders.day_folder, '') as day_folder,
-    source_file
+    located.artifact_id,
+    located.kind,
+    nullif(located.folders.kind_folder, '') as kind_folder,
+    nullif(located.folders.month_folder, '') as month_folder,
+    run_months.run_month,
+    located.source_file
 from located
-where folders.kind_folder is distinct from kind
-   or folders.day_folder = ''
+left join run_months using (run_id)
+where located.folders.kind_folder is distinct from located.kind
+   or located.folders.month_folder = ''
+   or (run_months.run_id is not null and located.folders.month_folder is distinct from run_months.run_month)

@@ -1,6 +1,6 @@
--- Contract: a run file is in registry/runs/engine_version=<engine_version>/day=<window_from>/,
--- and both folders agree with every record in it. A file anywhere else (directly in
--- registry/runs/, or in a folder of another shape) fails too.
+-- Contract: a run file is in registry/runs/engine_version=<engine_version>/month=<YYYY-MM of
+-- window_from>/, and both folders agree with every record in it. A file anywhere else (directly
+-- in registry/runs/, or in a folder of another shape) fails too. Readers prune by these folders.
 with located as (
     select
         run_id,
@@ -9,8 +9,8 @@ with located as (
         source_file,
         regexp_extract(
             source_file,
-            '/runs/engine_version=([^/]+)/day=([^/]+)/[^/]+$',
-            ['engine_version_folder', 'day_folder']
+            '/runs/engine_version=([^/]+)/month=([^/]+)/[^/]+$',
+            ['engine_version_folder', 'month_folder']
         ) as folders
     from {{ ref('stg_runs') }}
 )
@@ -18,10 +18,10 @@ with located as (
 select
     run_id,
     engine_version,
-    strftime(window_from, '%Y-%m-%d') as window_from,
+    strftime(window_from, '%Y-%m') as window_from_month,
     nullif(folders.engine_version_folder, '') as engine_version_folder,
-    nullif(folders.day_folder, '') as day_folder,
+    nullif(folders.month_folder, '') as month_folder,
     source_file
 from located
 where folders.engine_version_folder is distinct from engine_version
-   or folders.day_folder is distinct from strftime(window_from, '%Y-%m-%d')
+   or folders.month_folder is distinct from strftime(window_from, '%Y-%m')

@@ -28,10 +28,10 @@ def one_run(seed: int, outputs: Path) -> RunInput:
     """A run registered on its own, as a single CLI call would: one run file, one artifact file."""
     trades = outputs / f"trades-{seed}.parquet"
     pq.write_table(pa.table({"trade_id": [seed], "pnl": [seed / 10]}), trades)
-    day = 1 + seed % 3  # three runs share each day folder
+    month = 10 + seed % 3  # a third of the runs in each month folder
     return RunInput({
         "dataset_ids": ["ohlcv_q4"], "strategy_hash": "s1", "engine_version": "1.0.0", "seed": seed,
-        "callers": ["brook"], "window_from": f"2025-10-0{day}", "window_to": "2025-10-31",
+        "callers": ["brook"], "window_from": f"2025-{month}-01", "window_to": "2025-12-31",
         "status": "failed" if seed % 7 == 0 else "completed",
         "artifacts": [{"kind": "trades", "uri": str(trades)}],
     })
@@ -96,7 +96,7 @@ def test_compaction_keeps_every_record_the_registry_and_every_resolution_hash(sm
     rows_before, files_before = lake_rows(small_lake), part_files_per_folder(small_lake)
     history_before = {name: quantbot("runset", "history", name, "--json", check=True).json()
                       for name in ("q4_completed", "q4_any", "golden")}
-    assert files_before["runs/engine_version=1.0.0/day=2025-10-01"] == RUNS // 3
+    assert files_before["runs/engine_version=1.0.0/month=2025-10"] == RUNS // 3
 
     result = quantbot("registry", "compact", "--json", check=True).json()
 
@@ -105,7 +105,7 @@ def test_compaction_keeps_every_record_the_registry_and_every_resolution_hash(sm
     assert result["dry_run"] is False
     assert result["files_before"] == sum(files_before.values()) and result["files_after"] == len(files_before)
     merged = {folder["folder"]: (folder["files"], folder["rows"]) for folder in result["folders"]}
-    assert merged["registry/runs/engine_version=1.0.0/day=2025-10-01"] == (RUNS // 3, RUNS // 3)
+    assert merged["registry/runs/engine_version=1.0.0/month=2025-10"] == (RUNS // 3, RUNS // 3)
     assert merged["registry/resolutions/runset_id=" + history_before["q4_completed"]["runset_id"]] == (2, 2)
     assert lake_rows(small_lake) == rows_before  # every record, registered_at included
     after = rebuild(small_lake, tmp_path / "after.duckdb")
@@ -137,12 +137,12 @@ def test_dry_run_reports_the_plan_and_changes_nothing(small_lake, quantbot):
     assert data_files(small_lake) == files
     assert result["dry_run"] is True
     assert {folder["folder"]: (folder["files"], folder["rows"]) for folder in result["folders"]}[
-        "registry/runs/engine_version=1.0.0/day=2025-10-02"] == (RUNS // 3, RUNS // 3)
+        "registry/runs/engine_version=1.0.0/month=2025-11"] == (RUNS // 3, RUNS // 3)
     assert result["files_after"] == compaction.plan(small_lake).files_after
 
 
 def test_a_file_not_in_the_lake_schema_is_left_alone(small_lake, quantbot):
-    folder = small_lake / "registry" / "runs" / "engine_version=1.0.0" / "day=2025-10-01"
+    folder = small_lake / "registry" / "runs" / "engine_version=1.0.0" / "month=2025-10"
     foreign = folder / "hand-made.parquet"
     pq.write_table(pa.table({"run_id": ["x" * 64], "note": ["not a lake schema"]}), foreign)
 

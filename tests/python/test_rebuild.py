@@ -25,7 +25,7 @@ from quantbot_dbt.records import (
 from quantbot_dbt.registry import rebuild
 from quantbot_dbt.resolver import change_state, create_runset, runset_spec
 
-RUN_FOLDER = "engine_version=1.0.0/day=2025-10-01"  # where the base lake's first run is
+RUN_FOLDER = "engine_version=1.0.0/month=2025-10"  # where the base lake's first run is
 REGISTRY_TABLES = [
     "artifacts", "dataset_coverage", "datasets", "event_log", "experiments", "resolution_members", "resolutions",
     "run_datasets", "runs", "runs_with_artifacts", "runset_membership", "runset_names", "runsets",
@@ -181,7 +181,7 @@ TAMPERS = {
         {"run_dataset_is_registered"},
     ),
     "artifact of an unregistered run": (
-        lambda root: tamper(root, lake.ARTIFACTS, "kind=trades/day=2025-10-01", [
+        lambda root: tamper(root, lake.ARTIFACTS, "kind=trades/month=2025-10", [
             {**an_artifact(root), "run_id": "e" * 64, "artifact_id": artifact_id_for("e" * 64, "trades", "0" * 64),
              "content_hash": "0" * 64}]),
         {"artifact_run_is_registered"},
@@ -191,8 +191,14 @@ TAMPERS = {
         {"assert_run_ids_recompute"},
     ),
     "run in another engine's folder": (
-        lambda root: tamper(root, lake.RUNS, "engine_version=9.9.9/day=2025-10-01", [with_identity(a_run(root, seed=3))]),
+        lambda root: tamper(root, lake.RUNS, "engine_version=9.9.9/month=2025-10", [with_identity(a_run(root, seed=3))]),
         {"assert_run_partitions_match_records"},
+    ),
+    "artifact outside its run's month folder": (
+        lambda root: tamper(root, lake.ARTIFACTS, "kind=trades/month=2025-11", [
+            {**an_artifact(root), "artifact_id": artifact_id_for(an_artifact(root)["run_id"], "trades", "1" * 64),
+             "content_hash": "1" * 64}]),
+        {"assert_artifact_partitions_match_records"},
     ),
     "unknown status": (
         lambda root: tamper(root, lake.RUNS, RUN_FOLDER, [with_identity(a_run(root, seed=4, status="exploded"))]),

@@ -54,10 +54,10 @@ def test_register_get_round_trip_with_an_artifact(quantbot, datasets, trades_fil
         "artifact_id": artifact_id_for(RUN_ID, "trades", content_hash), "run_id": RUN_ID, "kind": "trades",
         "uri": str(trades_file), "content_hash": content_hash, "size_bytes": trades_file.stat().st_size, "row_count": 7,
     }
-    # Seed layout: runs by engine_version and day, artifacts by kind and day (the run's first simulated day).
+    # Layout: runs by engine_version and month, artifacts by kind and month (of the run's first simulated day).
     visible = [name for name in lake_files(lake_root) if name.endswith(".parquet")]
     assert [name.rsplit("/", 1)[0] for name in visible] == [
-        "artifacts/kind=trades/day=2025-10-01", "datasets", "datasets", "runs/engine_version=1.0.0/day=2025-10-01",
+        "artifacts/kind=trades/month=2025-10", "datasets", "datasets", "runs/engine_version=1.0.0/month=2025-10",
     ]
 
 

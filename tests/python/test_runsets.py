@@ -664,7 +664,7 @@ def test_an_empty_selection_has_the_hash_of_nothing_and_says_so(universe, quantb
 def test_an_unreadable_run_file_fails_the_resolve_instead_of_matching_nothing(universe, lake_root, quantbot, cli):
     """#5: a read error must surface, not become "no matching runs"."""
     cli("runset", "create", "--id", "all", "--dataset", "D1", "--resolve")
-    broken = lake_root / "registry" / "runs" / "engine_version=1.0.0" / "day=2025-10-01" / "part-broken.parquet"
+    broken = lake_root / "registry" / "runs" / "engine_version=1.0.0" / "month=2025-10" / "part-broken.parquet"
     broken.write_bytes(b"not parquet")
     before = lake_files(lake_root)
     result = quantbot("runset", "resolve", "all", "--force")
