@@ -27,9 +27,14 @@ class InputError(ValueError):
     """Bad user input: the CLI prints it as one line on stderr and exits non-zero."""
 
 
+# One encoder, built once: json.dumps with these options builds a new one per call, which was
+# a third of the cost of hashing an artifact id in a bulk registration.
+CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(value: Any) -> str:
     """The one serialisation that ids are hashed from and that is stored where it is hashed."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return CANONICAL_ENCODER.encode(value)
 
 
 def sha256_hex(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import os
 from pathlib import Path
 
@@ -20,6 +21,7 @@ def project_dir() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+@functools.cache  # the seeds ship with the package; a bulk registration checks ~6 values a run
 def vocabulary(seed_name: str) -> frozenset[str]:
     """The first column of a seed CSV: the accepted values the dbt contracts also check."""
     with open(project_dir() / "seeds" / f"{seed_name}.csv", newline="", encoding="utf-8") as seed_file:

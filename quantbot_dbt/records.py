@@ -102,8 +102,13 @@ def register_dataset(lake_root: Path, record: dict[str, Any]) -> Registration:
 # ---------------------------------------------------------------- runs and artifacts
 
 
-def run_records(run_input: RunInput) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A validated run record and its artifact records (ids computed, local files hashed)."""
+def run_records(
+    run_input: RunInput, files_read: dict[str, FileFacts] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A validated run record and its artifact records (ids computed, local files hashed).
+
+    `files_read` is the batch's memo of files already hashed: one file named by several
+    artifacts of a call is read once."""
     fields = run_input.fields
     try:
         unknown = sorted(set(fields) - set(RUN_REQUIRED_FIELDS) - set(RUN_OPTIONAL_FIELDS))
@@ -137,7 +142,8 @@ def run_records(run_input: RunInput) -> tuple[dict[str, Any], list[dict[str, Any
             "params": param_values(fields.get("params") or {}),
             "metrics": metric_values(fields.get("metrics") or {}),
         }
-        artifacts = [artifact_record(run_id, spec) for spec in as_list(fields.get("artifacts") or [], "artifacts")]
+        artifacts = [artifact_record(run_id, spec, files_read)
+                     for spec in as_list(fields.get("artifacts") or [], "artifacts")]
     except InputError as error:
         raise InputError(f"{run_input.where}: {error}" if run_input.where else str(error)) from None
     return record, artifacts
@@ -148,8 +154,9 @@ def register_runs(lake_root: Path, run_inputs: Iterable[RunInput]) -> Registrati
     runs: dict[str, dict[str, Any]] = {}
     artifacts_by_run: dict[str, dict[str, dict[str, Any]]] = {}
     where_by_run: dict[str, str] = {}
+    files_read: dict[str, FileFacts] = {}
     for run_input in run_inputs:
-        record, artifacts = run_records(run_input)
+        record, artifacts = run_records(run_input, files_read)
         run_artifacts = {artifact["artifact_id"]: artifact for artifact in artifacts}
         run_id = record["run_id"]
         if run_id in runs:  # the same run twice in one batch: fine if identical
@@ -215,7 +222,18 @@ def register_runs(lake_root: Path, run_inputs: Iterable[RunInput]) -> Registrati
     return registration
 
 
-def artifact_record(run_id: str, spec: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FileFacts:
+    """What registration records of an artifact's file: where it is (absolute), its bytes' sha256,
+    size and Parquet rows."""
+
+    path: str
+    content_hash: str
+    size_bytes: int
+    row_count: int | None
+
+
+def artifact_record(run_id: str, spec: Any, files_read: dict[str, FileFacts] | None = None) -> dict[str, Any]:
     """An artifact of a local file: its bytes are hashed, a Parquet file's rows counted."""
     if isinstance(spec, str):  # KIND=URI, as given on the command line
         kind, sep, uri = spec.partition("=")
@@ -225,7 +243,24 @@ def artifact_record(run_id: str, spec: Any) -> dict[str, Any]:
     if not isinstance(spec, dict) or set(spec) != {"kind", "uri"}:
         raise InputError(f"invalid artifact {spec!r}: expected an object with exactly 'kind' and 'uri'")
     kind = check_vocabulary(spec["kind"], "artifact_kinds", "artifact kind")
-    path = local_path(spec["uri"])
+    # Keyed by the uri as given: the same text names the same file within one call.
+    facts = files_read.get(spec["uri"]) if files_read is not None and isinstance(spec["uri"], str) else None
+    if facts is None:
+        facts = file_facts(local_path(spec["uri"]))
+        if files_read is not None:
+            files_read[spec["uri"]] = facts
+    return {
+        "artifact_id": artifact_id_for(run_id, kind, facts.content_hash),
+        "run_id": run_id,
+        "kind": kind,
+        "uri": facts.path,
+        "content_hash": facts.content_hash,
+        "size_bytes": facts.size_bytes,
+        "row_count": facts.row_count,
+    }
+
+
+def file_facts(path: Path) -> FileFacts:
     if not path.is_file():
         raise InputError(f"artifact file not found: {path}")
     content_hash, size_bytes = file_sha256(path)
@@ -235,15 +270,7 @@ def artifact_record(run_id: str, spec: Any) -> dict[str, Any]:
             row_count = parquet_row_count(path)
         except Exception as error:  # pyarrow raises several types for a broken file
             raise InputError(f"artifact {path} is not a readable Parquet file: {error}") from None
-    return {
-        "artifact_id": artifact_id_for(run_id, kind, content_hash),
-        "run_id": run_id,
-        "kind": kind,
-        "uri": str(path),
-        "content_hash": content_hash,
-        "size_bytes": size_bytes,
-        "row_count": row_count,
-    }
+    return FileFacts(str(path), content_hash, size_bytes, row_count)
 
 
 def parquet_row_count(path: Path) -> int:

@@ -146,6 +146,23 @@ def test_bulk_register_jsonl_then_list_with_filters(quantbot, datasets, tmp_path
     assert (again["registered"], len(again["unchanged"])) == ([], 3)
 
 
+def test_one_file_named_by_two_runs_of_a_batch_gets_the_same_artifact_facts(quantbot, datasets, tmp_path, trades_file):
+    """The batch reads a file once; the uri as written (relative or file://) still ends up absolute."""
+    lines = [run_line(1, artifacts=[{"kind": "trades", "uri": str(trades_file)}]),
+             run_line(2, artifacts=[{"kind": "trades", "uri": f"file://{trades_file}"}]),
+             run_line(3, artifacts=[{"kind": "trades", "uri": "out/trades.parquet"}])]
+    runs_file = tmp_path / "runs.jsonl"
+    runs_file.write_text("\n".join(lines) + "\n")
+    quantbot("run", "register", "--file", str(runs_file), check=True)  # from tmp_path
+
+    content_hash = hashlib.sha256(trades_file.read_bytes()).hexdigest()
+    artifacts = [artifact for run in quantbot("run", "list", "--json", check=True).json()["runs"]
+                 for artifact in quantbot("run", "get", run["run_id"], "--json", check=True).json()["artifacts"]]
+    assert [(a["uri"], a["content_hash"], a["size_bytes"], a["row_count"]) for a in artifacts] == [
+        (str(trades_file), content_hash, trades_file.stat().st_size, 7)] * 3
+    assert len({a["artifact_id"] for a in artifacts}) == 3
+
+
 def test_bulk_register_is_all_or_nothing_and_names_the_line(quantbot, datasets, tmp_path, lake_root):
     runs_file = tmp_path / "runs.jsonl"
     runs_file.write_text("\n".join([run_line(1), run_line(2), run_line(3, window_to="2025-09-30")]) + "\n")
