@@ -25,6 +25,11 @@ import pyarrow.parquet as pq
 from . import lake
 
 
+# Row groups of a merged file: small enough that min/max statistics skip most of a sorted file
+# on a lookup by id, large enough that a full scan does not pay per group.
+ROW_GROUP_ROWS = 100_000
+
+
 @dataclass
 class FolderPlan:
     table: str
@@ -73,11 +78,12 @@ def compact(lake_root: Path, dry_run: bool = False) -> Compaction:
     with lake.exclusive_lock(lake.lock_path(lake_root, "compact")):
         compaction = plan(lake_root)
         compaction.dry_run = dry_run
-        if dry_run:
-            for folder_plan in compaction.merged_folders:
-                folder_plan.rows = distinct_row_count(folder_plan.sources)
-            return compaction
-        pending = [(folder_plan, *merge(folder_plan)) for folder_plan in compaction.merged_folders]
+        with duckdb.connect() as con:  # one for every folder: a connection costs ~30 ms
+            if dry_run:
+                for folder_plan in compaction.merged_folders:
+                    folder_plan.rows = distinct_row_count(con, folder_plan.sources)
+                return compaction
+            pending = [(folder_plan, *merge(con, folder_plan)) for folder_plan in compaction.merged_folders]
         try:
             with lake.swapping(lake_root):
                 # A crash inside this loop can leave a merged file beside its sources: the same
@@ -93,41 +99,39 @@ def compact(lake_root: Path, dry_run: bool = False) -> Compaction:
     return compaction
 
 
-def distinct_row_count(sources: list[Path]) -> int:
-    with duckdb.connect() as con:
-        con.read_parquet([str(path) for path in sources], hive_partitioning=False).create_view("source_rows")
-        return con.sql("SELECT count(*) FROM (SELECT DISTINCT * FROM source_rows)").fetchall()[0][0]
+def distinct_row_count(con: duckdb.DuckDBPyConnection, sources: list[Path]) -> int:
+    con.read_parquet([str(path) for path in sources], hive_partitioning=False).create_view("source_rows")
+    return con.sql("SELECT count(*) FROM (SELECT DISTINCT * FROM source_rows)").fetchall()[0][0]
 
 
-def merge(folder_plan: FolderPlan) -> tuple[Path, Path]:
+def merge(con: duckdb.DuckDBPyConnection, folder_plan: FolderPlan) -> tuple[Path, Path]:
     """Write the distinct rows of the sources to a hidden temp file in their folder, fsynced,
     and prove it holds exactly those rows. Returns the temp file and the name it takes at the swap."""
     table = lake.TABLES[folder_plan.table]
     final_path = folder_plan.folder / lake.part_file_name()
     temp_path = folder_plan.folder / f".{final_path.name}.tmp"
     sources = [str(path) for path in folder_plan.sources]
-    with duckdb.connect() as con:
-        con.read_parquet(sources, hive_partitioning=False).create_view("source_rows")
-        # Sorted by id: deterministic, and row-group statistics then prune lookups by id.
-        merged = con.sql(f"SELECT DISTINCT * FROM source_rows ORDER BY {table.id_column}, registered_at")
-        arrow_table = merged.to_arrow_table().cast(table.schema)
-        try:
-            with open(temp_path, "wb") as out:
-                pq.write_table(arrow_table, out, compression="zstd")
-                out.flush()
-                os.fsync(out.fileno())
-            con.read_parquet(str(temp_path), hive_partitioning=False).create_view("written")
-            (missing, extra, count) = con.sql(
-                "SELECT (SELECT count(*) FROM (SELECT * FROM source_rows EXCEPT SELECT * FROM written)),"
-                "       (SELECT count(*) FROM (SELECT * FROM written EXCEPT SELECT * FROM source_rows)),"
-                "       (SELECT count(*) FROM written)"
-            ).fetchall()[0]
-            if missing or extra or count != arrow_table.num_rows:
-                raise RuntimeError(f"compaction of {folder_plan.folder} would change records "
-                                   f"({missing} missing, {extra} extra); nothing was replaced")
-        except BaseException:
-            temp_path.unlink(missing_ok=True)
-            raise
+    con.read_parquet(sources, hive_partitioning=False).create_view("source_rows")
+    # Sorted by id: deterministic, and row-group statistics then prune lookups by id.
+    merged = con.sql(f"SELECT DISTINCT * FROM source_rows ORDER BY {table.id_column}, registered_at")
+    arrow_table = merged.to_arrow_table().cast(table.schema)
+    try:
+        with open(temp_path, "wb") as out:
+            pq.write_table(arrow_table, out, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+            out.flush()
+            os.fsync(out.fileno())
+        con.read_parquet(str(temp_path), hive_partitioning=False).create_view("written")
+        (missing, extra, count) = con.sql(
+            "SELECT (SELECT count(*) FROM (SELECT * FROM source_rows EXCEPT SELECT * FROM written)),"
+            "       (SELECT count(*) FROM (SELECT * FROM written EXCEPT SELECT * FROM source_rows)),"
+            "       (SELECT count(*) FROM written)"
+        ).fetchall()[0]
+        if missing or extra or count != arrow_table.num_rows:
+            raise RuntimeError(f"compaction of {folder_plan.folder} would change records "
+                               f"({missing} missing, {extra} extra); nothing was replaced")
+    except BaseException:
+        temp_path.unlink(missing_ok=True)
+        raise
     folder_plan.rows = arrow_table.num_rows
     return temp_path, final_path
 
