@@ -371,32 +371,34 @@ def files(lake_root: Path, table: Table, partition: Partition | None = None) -> 
     return sorted(selected)
 
 
+def scan_sql(lake_root: Path, table: Table, partition: Partition | None = None) -> str:
+    """SQL for the table's records exactly as written, typed by the lake schema; an empty
+    lake gives zero rows. A column no file has yet reads as NULL; one the schema lacks is dropped.
+
+    Plain SQL with the file list inlined, not a chain of relations: each relation step binds
+    (reads every file footer) again, which cost more than the scan on a small table."""
+    paths = files(lake_root, table, partition)
+    typed = [(quoted(field.name), _duckdb_type(field.type)) for field in table.schema]
+    if not paths:
+        return "SELECT " + ", ".join(f"CAST(NULL AS {type_}) AS {name}" for name, type_ in typed) + " WHERE false"
+    file_list = ", ".join(literal(path) for path in paths)
+    shape = ", ".join(f"CAST(NULL AS {type_}) AS {name}" for name, type_ in typed)
+    columns = ", ".join(f"CAST({name} AS {type_}) AS {name}" for name, type_ in typed)
+    return (f"SELECT {columns} FROM (SELECT * FROM read_parquet([{file_list}], union_by_name = true, "
+            f"hive_partitioning = false) UNION ALL BY NAME SELECT {shape} WHERE false)")
+
+
+def distinct_sql(lake_root: Path, table: Table, partition: Partition | None = None) -> str:
+    """One row per distinct record; a record sent twice keeps its first registration time."""
+    return (f"SELECT * EXCLUDE (registered_at), min(registered_at) AS registered_at "
+            f"FROM ({scan_sql(lake_root, table, partition)}) GROUP BY ALL")
+
+
 def scan(
     con: duckdb.DuckDBPyConnection, lake_root: Path, table: Table, partition: Partition | None = None
 ) -> duckdb.DuckDBPyRelation:
-    """The table's records exactly as written, typed by the lake schema; empty lake, zero rows.
-
-    Duplicates (the same record written twice) are kept: `distinct_records` folds them.
-    """
-    paths = files(lake_root, table, partition)
-    if not paths:
-        return con.from_arrow(table.schema.empty_table())
-    relation = con.read_parquet(paths, union_by_name=True, hive_partitioning=False)
-    present = set(relation.columns)
-    columns = ", ".join(
-        f'CAST({quoted(field.name) if field.name in present else "NULL"} AS {_duckdb_type(field.type)}) AS {quoted(field.name)}'
-        for field in table.schema
-    )
-    return relation.project(columns)
-
-
-def distinct_records(
-    con: duckdb.DuckDBPyConnection, lake_root: Path, table: Table, partition: Partition | None = None
-) -> duckdb.DuckDBPyRelation:
-    """One row per distinct record; a record sent twice keeps its first registration time."""
-    return scan(con, lake_root, table, partition).aggregate(
-        "* EXCLUDE (registered_at), min(registered_at) AS registered_at", "ALL"
-    )
+    """`scan_sql` as a relation. Duplicates (the same record written twice) are kept."""
+    return con.sql(scan_sql(lake_root, table, partition))
 
 
 def records(
@@ -411,9 +413,8 @@ def records(
 ) -> list[dict[str, Any]]:
     """Records of a table as dicts; `where` is SQL written by this package, user values go in
     `params`. An id with two different records is an error, never a silent pick."""
-    view = f"lake_{table.name}"
-    distinct_records(con, lake_root, table, partition).create_view(view)
-    sql = f"SELECT * FROM {view} WHERE {where} ORDER BY {order_by or table.id_column}"
+    sql = (f"SELECT * FROM ({distinct_sql(lake_root, table, partition)}) "
+           f"WHERE {where} ORDER BY {order_by or table.id_column}")
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     cursor = con.execute(sql, params or {})
@@ -440,6 +441,11 @@ def record_by_prefix(con: duckdb.DuckDBPyConnection, lake_root: Path, table: Tab
         shown = ", ".join(row[table.id_column][:16] for row in found[:10])
         raise InputError(f"{what} id prefix {ref!r} is ambiguous: it matches {shown}{' ...' if len(found) > 10 else ''}")
     return found[0]
+
+
+def literal(text: str) -> str:
+    """A SQL string literal (file paths are listed in SQL; views cannot take parameters)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def quoted(identifier: str) -> str:

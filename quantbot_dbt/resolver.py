@@ -349,7 +349,7 @@ def select_runs(con: duckdb.DuckDBPyConnection, lake_root: Path, spec: dict[str,
     if as_of is not None:
         conditions.append("registered_at <= $as_of")
         params["as_of"] = as_of
-    lake.scan(con, lake_root, lake.RUNS, partition).create_view("lake_runs")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW lake_runs AS {lake.scan_sql(lake_root, lake.RUNS, partition)}")
     if "run_tags" in spec:
         current_run_tags_view(con, lake_root, as_of)
         conditions.append(
@@ -373,7 +373,8 @@ def select_runs(con: duckdb.DuckDBPyConnection, lake_root: Path, spec: dict[str,
     artifact_count = 0
     if run_ids:
         member_months = {lake.month_of(row[3]) for row in members}  # artifacts sit in their run's month folder
-        lake.scan(con, lake_root, lake.ARTIFACTS, {"month": member_months.__contains__}).create_view("lake_artifacts")
+        artifacts_sql = lake.scan_sql(lake_root, lake.ARTIFACTS, {"month": member_months.__contains__})
+        con.execute(f"CREATE OR REPLACE TEMP VIEW lake_artifacts AS {artifacts_sql}")
         as_of_filter = " AND registered_at <= $as_of" if as_of is not None else ""
         (artifact_count,) = con.execute(
             f"SELECT count(DISTINCT artifact_id) FROM lake_artifacts WHERE run_id IN (SELECT unnest($ids)){as_of_filter}",
@@ -385,7 +386,7 @@ def select_runs(con: duckdb.DuckDBPyConnection, lake_root: Path, spec: dict[str,
 
 def current_run_tags_view(con: duckdb.DuckDBPyConnection, lake_root: Path, as_of: dt.datetime | None) -> None:
     """current_run_tags(run_id, tag): tags whose latest event (as of an instant) is `tagged`."""
-    lake.distinct_records(con, lake_root, lake.RUN_TAGS).create_view("lake_run_tags")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW lake_run_tags AS {lake.distinct_sql(lake_root, lake.RUN_TAGS)}")
     as_of_filter = "WHERE registered_at <= $as_of" if as_of is not None else ""
     # A view cannot take parameters: materialise the (small) current state instead.
     con.execute(
@@ -462,13 +463,13 @@ def resolve(lake_root: Path, ref: str, force: bool = False, as_of: dt.datetime |
             return resolution_view(state, used_name, state.current_resolution, recorded=False)
         if state.latest_resolution is not None and not force:
             return resolution_view(state, used_name, state.latest_resolution, recorded=False)
-    # The state read above still describes this RunSet (a resolution changes none of its events).
-    return resolution_view(state, used_name, record_resolution(lake_root, runset_id), recorded=True)
+        # The state read above still describes this RunSet (a resolution changes none of its events).
+        return resolution_view(state, used_name, record_resolution(con, lake_root, runset_id), recorded=True)
 
 
-def record_resolution(lake_root: Path, runset_id: str) -> dict[str, Any]:
+def record_resolution(con: duckdb.DuckDBPyConnection, lake_root: Path, runset_id: str) -> dict[str, Any]:
     """Resolve fresh and append the resolution, under the lock (its event_seq orders it)."""
-    with lake.write_lock(lake_root), duckdb.connect() as con:
+    with lake.write_lock(lake_root):
         state = load_state(con, lake_root, runset_id)
         selection = select_runs(con, lake_root, state.spec)
         event_seq = next_event_seq(con, lake_root)
@@ -533,10 +534,10 @@ def change_state(lake_root: Path, ref: str, change: str, resolution_id: str | No
         with duckdb.connect() as con:
             runset_id, used_name = find_runset(con, lake_root, ref)
             state = load_state(con, lake_root, runset_id)
-        if state.deleted:
-            raise InputError(f"RunSet {display(state, used_name)} is deleted; create it again to revive it")
-        if resolution_id is None and state.latest_resolution is None:
-            record_resolution(lake_root, runset_id)  # nothing seen yet: pin a fresh one
+            if state.deleted:
+                raise InputError(f"RunSet {display(state, used_name)} is deleted; create it again to revive it")
+            if resolution_id is None and state.latest_resolution is None:
+                record_resolution(con, lake_root, runset_id)  # nothing seen yet: pin a fresh one
     with lake.write_lock(lake_root), duckdb.connect() as con:
         runset_id, used_name = find_runset(con, lake_root, ref)
         state = load_state(con, lake_root, runset_id)
