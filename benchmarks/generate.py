@@ -11,6 +11,8 @@ Shapes (every choice comes from a seeded `random.Random` and fixed dates):
   (and sometimes candles), params and metrics, ~3% failed.
 - ~5 artifacts per run: completed runs have trades, metrics, a curve and 1-3 diagnostics;
   failed runs a diagnostics file and sometimes partial trades.
+- Compacted at the end (`quantbot registry compact`), as a lake is kept after a bulk load:
+  the measured lake has one file per partition folder (`--no-compact` keeps the batch files).
 - ~100 RunSets of six kinds, all with distinct specs (a caller over a quarter, two callers
   overlapping, a strategy family on one engine, a strategy hash over half a year, the failures
   of a family on one engine, candles over a month on one engine), each resolved ~10 times
@@ -19,9 +21,10 @@ Shapes (every choice comes from a seeded `random.Random` and fixed dates):
 
 Artifacts: the writer hashes every artifact file (records.artifact_record), so each needs a real
 local file, but 5 files per run is 5M files at 1M runs. The artifacts point into a fixed pool of
-POOL_SIZE small, distinct, realistic Parquet files per kind (<lake>/outputs/pool/ unless told): the
-writer still opens, hashes and counts the rows of a file for every artifact, but the number of
-files on disk stays bounded. An artifact id hashes the run id with the content hash, so ids stay
+POOL_SIZE small, distinct, realistic Parquet files per kind (<lake>/outputs/pool/ unless told).
+The writer reads a file once per call however many artifacts name it, so with the pool a batch
+hashes ~160 files: what one distinct file costs is measured apart (benchmarks/run.py,
+`bulk_register` details). An artifact id hashes the run id with the content hash, so ids stay
 unique; two runs pointing at the same file is legal (a registry only points).
 
 Deterministic: each run is drawn from its own `random.Random(f"{seed}:run:{number}")`, so run N
@@ -48,6 +51,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quantbot_dbt import lake
+from quantbot_dbt.compaction import compact as compact_lake
 from quantbot_dbt.records import RunInput, dataset_record, register_dataset, register_runs
 from quantbot_dbt.resolver import change_state, create_runset, resolve, runset_spec
 
@@ -283,6 +287,8 @@ class Generated:
     batch_seconds: list[float] = field(default_factory=list)  # register_runs, per batch
     register_seconds: float = 0.0  # sum of batch_seconds
     resolve_seconds: float = 0.0  # create_runset + resolve(force=True) + freeze, all of them
+    compact_seconds: float = 0.0  # compaction.compact at the end (0 with compact=False)
+    files_before_compaction: int = 0
     total_seconds: float = 0.0
     run_ids_sha256: str = ""  # sha256 of the sorted run ids, one per line
     resolution_hashes: dict[str, list[str]] = field(default_factory=dict)  # RunSet name -> hash per round
@@ -306,6 +312,7 @@ def generate(
     runsets: int = 100,
     resolutions: int = 10,
     pool_dir: Path | None = None,
+    compact: bool = True,
     progress: Callable[[str], None] = lambda message: None,
 ) -> Generated:
     """Write a fresh lake of `runs` runs in batches through records.register_runs.
@@ -356,6 +363,13 @@ def generate(
             generated.frozen_runsets += 1
     generated.resolve_seconds += time.perf_counter() - resolve_started
     generated.register_seconds = sum(generated.batch_seconds)
+    if compact:
+        compact_started = time.perf_counter()
+        compaction = compact_lake(lake_root)
+        generated.compact_seconds = time.perf_counter() - compact_started
+        generated.files_before_compaction = compaction.files_before
+        progress(f"compacted {compaction.files_before} files into {compaction.files_after} "
+                 f"({generated.compact_seconds:.1f} s)")
     generated.run_ids_sha256 = hashlib.sha256("\n".join(sorted(run_ids)).encode()).hexdigest()
     if generated.resolution_hashes:
         generated.measured_members = resolve(lake_root, MEASURED_RUNSET)["run_count"]
@@ -373,16 +387,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resolutions", type=int, default=10, help="resolutions per RunSet")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--pool", type=Path, help="folder of the artifact files (default <lake>/outputs/pool)")
+    parser.add_argument("--no-compact", dest="compact", action="store_false", help="keep the batch files")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON document")
     args = parser.parse_args(argv)
     generated = generate(args.lake, args.runs, seed=args.seed, batch_size=args.batch_size, runsets=args.runsets,
-                         resolutions=args.resolutions, pool_dir=args.pool, progress=lambda message: print(message, file=sys.stderr))
+                         resolutions=args.resolutions, pool_dir=args.pool, compact=args.compact, progress=lambda message: print(message, file=sys.stderr))
     summary = asdict(generated)
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:
         for key in ("lake", "runs", "failed_runs", "artifacts", "runsets", "resolutions", "frozen_runsets",
-                    "register_seconds", "resolve_seconds", "total_seconds", "measured_members", "files"):
+                    "register_seconds", "resolve_seconds", "compact_seconds", "total_seconds", "measured_members", "files"):
             print(f"{key}: {summary[key]}")
 
 

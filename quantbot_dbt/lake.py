@@ -23,68 +23,87 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import duckdb
-import pyarrow as pa
 
 from .ids import NAME_PATTERN, InputError, validate_id_prefix
 
-LIST_OF_NAMES = pa.list_(pa.string())
-TEXT_MAP = pa.map_(pa.string(), pa.string())
-NUMBER_MAP = pa.map_(pa.string(), pa.float64())
-REGISTERED_AT = pa.field("registered_at", pa.timestamp("us"), nullable=False)  # UTC
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+# Column types are DuckDB's (the staging models declare the same, a test checks it); the
+# pyarrow schema is built from them only when a file is written, so reads never import pyarrow.
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    nullable: bool = True
+
+
+REGISTERED_AT = Column("registered_at", "TIMESTAMP", nullable=False)  # UTC
 
 
 @dataclass(frozen=True)
 class Table:
     name: str
     id_column: str
-    schema: pa.Schema
+    columns: tuple[Column, ...]
     partition_keys: tuple[str, ...] = ()
 
     def folder(self, lake_root: Path) -> Path:
         return lake_root / "registry" / self.name
 
+    @functools.cached_property
+    def schema(self) -> pa.Schema:
+        """The pyarrow schema every file of the table is written with."""
+        import pyarrow as pa  # here, not at the top: ~60 ms a read-only command never needs
+
+        return pa.schema([pa.field(column.name, arrow_type(column.type), nullable=column.nullable)
+                          for column in self.columns])
+
+
 
 DATASETS = Table(
     "datasets",
     "dataset_id",
-    pa.schema([
-        pa.field("dataset_id", pa.string(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("window_from", pa.date32()),
-        pa.field("window_to", pa.date32()),
-        pa.field("schema_version", pa.string()),
-        pa.field("source", pa.string()),
-        pa.field("uri", pa.string()),
-        pa.field("meta", TEXT_MAP),
+    (
+        Column("dataset_id", "VARCHAR", nullable=False),
+        Column("kind", "VARCHAR", nullable=False),
+        Column("window_from", "DATE"),
+        Column("window_to", "DATE"),
+        Column("schema_version", "VARCHAR"),
+        Column("source", "VARCHAR"),
+        Column("uri", "VARCHAR"),
+        Column("meta", "MAP(VARCHAR, VARCHAR)"),
         REGISTERED_AT,
-    ]),
+    ),
 )
 
 RUNS = Table(
     "runs",
     "run_id",
-    pa.schema([
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("dataset_ids", LIST_OF_NAMES, nullable=False),
-        pa.field("strategy_hash", pa.string(), nullable=False),
-        pa.field("engine_version", pa.string(), nullable=False),
-        pa.field("seed", pa.int64(), nullable=False),
-        pa.field("callers", LIST_OF_NAMES, nullable=False),
-        pa.field("window_from", pa.date32(), nullable=False),
-        pa.field("window_to", pa.date32(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),
-        pa.field("strategy_family", pa.string()),
-        pa.field("params", TEXT_MAP),
-        pa.field("metrics", NUMBER_MAP),
+    (
+        Column("run_id", "VARCHAR", nullable=False),
+        Column("dataset_ids", "VARCHAR[]", nullable=False),
+        Column("strategy_hash", "VARCHAR", nullable=False),
+        Column("engine_version", "VARCHAR", nullable=False),
+        Column("seed", "BIGINT", nullable=False),
+        Column("callers", "VARCHAR[]", nullable=False),
+        Column("window_from", "DATE", nullable=False),
+        Column("window_to", "DATE", nullable=False),
+        Column("status", "VARCHAR", nullable=False),
+        Column("strategy_family", "VARCHAR"),
+        Column("params", "MAP(VARCHAR, VARCHAR)"),
+        Column("metrics", "MAP(VARCHAR, DOUBLE)"),
         REGISTERED_AT,
-    ]),
+    ),
     # By month, not day: a year of day folders made one 10,000-run batch write 3,250 files,
     # and every scan pays per file (benchmarks/README.md).
     partition_keys=("engine_version", "month"),
@@ -93,16 +112,16 @@ RUNS = Table(
 ARTIFACTS = Table(
     "artifacts",
     "artifact_id",
-    pa.schema([
-        pa.field("artifact_id", pa.string(), nullable=False),
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("uri", pa.string(), nullable=False),
-        pa.field("content_hash", pa.string(), nullable=False),
-        pa.field("size_bytes", pa.int64(), nullable=False),
-        pa.field("row_count", pa.int64()),
+    (
+        Column("artifact_id", "VARCHAR", nullable=False),
+        Column("run_id", "VARCHAR", nullable=False),
+        Column("kind", "VARCHAR", nullable=False),
+        Column("uri", "VARCHAR", nullable=False),
+        Column("content_hash", "VARCHAR", nullable=False),
+        Column("size_bytes", "BIGINT", nullable=False),
+        Column("row_count", "BIGINT"),
         REGISTERED_AT,
-    ]),
+    ),
     partition_keys=("kind", "month"),
 )
 
@@ -113,67 +132,67 @@ ARTIFACTS = Table(
 RUNSETS = Table(
     "runsets",
     "runset_id",
-    pa.schema([
-        pa.field("runset_id", pa.string(), nullable=False),
-        pa.field("spec_json", pa.string(), nullable=False),  # the exact string runset_id hashes
+    (
+        Column("runset_id", "VARCHAR", nullable=False),
+        Column("spec_json", "VARCHAR", nullable=False),  # the exact string runset_id hashes
         REGISTERED_AT,
-    ]),
+    ),
     partition_keys=("runset_id",),
 )
 
 RUNSET_NAMES = Table(
     "runset_names",
     "name",
-    pa.schema([
-        pa.field("name", pa.string(), nullable=False),
-        pa.field("runset_id", pa.string(), nullable=False),
+    (
+        Column("name", "VARCHAR", nullable=False),
+        Column("runset_id", "VARCHAR", nullable=False),
         REGISTERED_AT,
-    ]),
+    ),
 )
 
 RUNSET_EVENTS = Table(
     "runset_events",
     "event_seq",
-    pa.schema([
-        pa.field("event_seq", pa.int64(), nullable=False),
-        pa.field("runset_id", pa.string(), nullable=False),
-        pa.field("event", pa.string(), nullable=False),  # frozen unfrozen deleted revived tagged untagged described
-        pa.field("resolution_id", pa.string()),  # frozen: the resolution it pins
-        pa.field("tag", pa.string()),  # tagged, untagged
-        pa.field("description", pa.string()),  # described
+    (
+        Column("event_seq", "BIGINT", nullable=False),
+        Column("runset_id", "VARCHAR", nullable=False),
+        Column("event", "VARCHAR", nullable=False),  # frozen unfrozen deleted revived tagged untagged described
+        Column("resolution_id", "VARCHAR"),  # frozen: the resolution it pins
+        Column("tag", "VARCHAR"),  # tagged, untagged
+        Column("description", "VARCHAR"),  # described
         REGISTERED_AT,
-    ]),
+    ),
 )
 
 RESOLUTIONS = Table(
     "resolutions",
     "resolution_id",
-    pa.schema([
-        pa.field("resolution_id", pa.string(), nullable=False),
-        pa.field("runset_id", pa.string(), nullable=False),
-        pa.field("event_seq", pa.int64(), nullable=False),
-        pa.field("resolver_version", pa.string(), nullable=False),
-        pa.field("run_ids", LIST_OF_NAMES, nullable=False),  # sorted
-        pa.field("resolution_hash", pa.string(), nullable=False),
-        pa.field("run_count", pa.int64(), nullable=False),
-        pa.field("artifact_count", pa.int64(), nullable=False),
-        pa.field("coverage_json", pa.string(), nullable=False),
-        pa.field("warnings", LIST_OF_NAMES, nullable=False),
+    (
+        Column("resolution_id", "VARCHAR", nullable=False),
+        Column("runset_id", "VARCHAR", nullable=False),
+        Column("event_seq", "BIGINT", nullable=False),
+        Column("resolver_version", "VARCHAR", nullable=False),
+        Column("run_ids", "VARCHAR[]", nullable=False),  # sorted
+        Column("resolution_hash", "VARCHAR", nullable=False),
+        Column("run_count", "BIGINT", nullable=False),
+        Column("artifact_count", "BIGINT", nullable=False),
+        Column("coverage_json", "VARCHAR", nullable=False),
+        Column("warnings", "VARCHAR[]", nullable=False),
         REGISTERED_AT,  # when it was resolved
-    ]),
+    ),
     partition_keys=("runset_id",),
 )
 
 RUN_TAGS = Table(
     "run_tags",
     "event_seq",
-    pa.schema([
-        pa.field("event_seq", pa.int64(), nullable=False),
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("tag", pa.string(), nullable=False),
-        pa.field("event", pa.string(), nullable=False),  # tagged, untagged
+    (
+        Column("event_seq", "BIGINT", nullable=False),
+        Column("run_id", "VARCHAR", nullable=False),
+        Column("tag", "VARCHAR", nullable=False),
+        Column("event", "VARCHAR", nullable=False),  # tagged, untagged
         REGISTERED_AT,
-    ]),
+    ),
 )
 
 # An experiment pins one resolution of a RunSet (what it was run on, forever). Its id is the
@@ -181,16 +200,16 @@ RUN_TAGS = Table(
 EXPERIMENTS = Table(
     "experiments",
     "experiment_id",
-    pa.schema([
-        pa.field("experiment_id", pa.string(), nullable=False),
-        pa.field("name", pa.string(), nullable=False),
-        pa.field("runset_id", pa.string(), nullable=False),
-        pa.field("resolution_id", pa.string(), nullable=False),
-        pa.field("resolution_hash", pa.string(), nullable=False),  # of that resolution, checked in SQL
-        pa.field("params", TEXT_MAP, nullable=False),  # sorted by key; {} when none
-        pa.field("description", pa.string()),
+    (
+        Column("experiment_id", "VARCHAR", nullable=False),
+        Column("name", "VARCHAR", nullable=False),
+        Column("runset_id", "VARCHAR", nullable=False),
+        Column("resolution_id", "VARCHAR", nullable=False),
+        Column("resolution_hash", "VARCHAR", nullable=False),  # of that resolution, checked in SQL
+        Column("params", "MAP(VARCHAR, VARCHAR)", nullable=False),  # sorted by key; {} when none
+        Column("description", "VARCHAR"),
         REGISTERED_AT,
-    ]),
+    ),
 )
 
 TABLES = {
@@ -307,7 +326,8 @@ def append(lake_root: Path, batches: list[Batch]) -> list[Path]:
     Files become visible in the order of `batches` (callers put artifacts before runs, so a
     visible run always has all of its artifacts). Returns the new files.
     """
-    import pyarrow.parquet as pq  # here, not at the top: ~70 ms a read-only command never needs
+    import pyarrow as pa  # here, not at the top: ~70 ms a read-only command never needs
+    import pyarrow.parquet as pq
 
     pending: list[tuple[Path, Path]] = []
     try:
@@ -378,7 +398,7 @@ def scan_sql(lake_root: Path, table: Table, partition: Partition | None = None) 
     Plain SQL with the file list inlined, not a chain of relations: each relation step binds
     (reads every file footer) again, which cost more than the scan on a small table."""
     paths = files(lake_root, table, partition)
-    typed = [(quoted(field.name), _duckdb_type(field.type)) for field in table.schema]
+    typed = [(quoted(column.name), column.type) for column in table.columns]
     if not paths:
         return "SELECT " + ", ".join(f"CAST(NULL AS {type_}) AS {name}" for name, type_ in typed) + " WHERE false"
     file_list = ", ".join(literal(path) for path in paths)
@@ -453,15 +473,19 @@ def quoted(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _duckdb_type(arrow_type: pa.DataType) -> str:
-    if pa.types.is_map(arrow_type):
-        return f"MAP({_duckdb_type(arrow_type.key_type)}, {_duckdb_type(arrow_type.item_type)})"
-    if pa.types.is_list(arrow_type):
-        return f"{_duckdb_type(arrow_type.value_type)}[]"
+def arrow_type(duckdb_type: str) -> pa.DataType:
+    """The pyarrow type of a lake column type (the few the lake schema uses)."""
+    import pyarrow as pa
+
+    if duckdb_type.endswith("[]"):
+        return pa.list_(arrow_type(duckdb_type[:-2]))
+    if duckdb_type.startswith("MAP("):
+        key_type, item_type = duckdb_type[len("MAP("):-1].split(", ")
+        return pa.map_(arrow_type(key_type), arrow_type(item_type))
     return {
-        pa.string(): "VARCHAR",
-        pa.int64(): "BIGINT",
-        pa.float64(): "DOUBLE",
-        pa.date32(): "DATE",
-        pa.timestamp("us"): "TIMESTAMP",
-    }[arrow_type]
+        "VARCHAR": pa.string(),
+        "BIGINT": pa.int64(),
+        "DOUBLE": pa.float64(),
+        "DATE": pa.date32(),
+        "TIMESTAMP": pa.timestamp("us"),
+    }[duckdb_type]
