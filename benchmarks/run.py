@@ -470,16 +470,11 @@ def write_fragmented_lakes(bench: Bench, folder: Path, runs: int) -> None:
 
 
 def append_like_register_runs(lake_root: Path, run_input: records.RunInput) -> None:
-    """What register_runs writes for a batch of one new run (see records.register_runs)."""
+    """What register_runs writes for a batch of one new run (records.run_batches), without its check."""
     record, artifacts = records.run_records(run_input)
-    registered_at = lake.utc_now()
-    month = lake.month_of(record["window_from"])
-    artifact_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for artifact in {artifact["artifact_id"]: artifact for artifact in artifacts}.values():
-        artifact_groups.setdefault((artifact["kind"], month), []).append({**artifact, "registered_at": registered_at})
-    run_groups = {(record["engine_version"], month): [{**record, "registered_at": registered_at}]}
+    artifacts_by_run = {record["run_id"]: {artifact["artifact_id"]: artifact for artifact in artifacts}}
     with lake.write_lock(lake_root):
-        lake.append(lake_root, [lake.Batch(lake.ARTIFACTS, artifact_groups), lake.Batch(lake.RUNS, run_groups)])
+        lake.append(lake_root, records.run_batches([record], artifacts_by_run, lake.utc_now()))
 
 
 def measure_fragmented_resolve(bench: Bench) -> Figures:

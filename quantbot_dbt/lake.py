@@ -102,6 +102,10 @@ RUNS = Table(
         Column("strategy_family", "VARCHAR"),
         Column("params", "MAP(VARCHAR, VARCHAR)"),
         Column("metrics", "MAP(VARCHAR, DOUBLE)"),
+        # How many artifacts were registered with the run (they only ever come with it), so that
+        # a resolve counts its members' artifacts without reading the artifact files; a dbt
+        # contract checks it. NULL in a run file written without it.
+        Column("artifact_count", "BIGINT"),
         REGISTERED_AT,
     ),
     # By month, not day: a year of day folders made one 10,000-run batch write 3,250 files,

@@ -193,7 +193,9 @@ def register_runs(lake_root: Path, run_inputs: Iterable[RunInput]) -> Registrati
             if unknown:
                 raise InputError(f"{prefix}dataset(s) not registered: {', '.join(unknown)}")
             if run_id in existing_runs:
-                refuse_if_different(f"{prefix}run", run_id, existing_runs[run_id], record)
+                # artifact_count is derived from the artifacts, which are compared next.
+                existing_run = {name: value for name, value in existing_runs[run_id].items() if name != "artifact_count"}
+                refuse_if_different(f"{prefix}run", run_id, existing_run, record)
                 refuse_if_different(
                     f"{prefix}run", run_id,
                     {"artifacts": existing_artifacts.get(run_id, {})}, {"artifacts": artifacts_by_run[run_id]},
@@ -204,20 +206,7 @@ def register_runs(lake_root: Path, run_inputs: Iterable[RunInput]) -> Registrati
             new_artifacts.extend(artifacts_by_run[run_id].values())
             registration.written.append(run_id)
         if new_runs:
-            registered_at = lake.utc_now()
-            month_of_run = {run["run_id"]: lake.month_of(run["window_from"]) for run in new_runs}
-            run_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for run in new_runs:
-                key = (run["engine_version"], month_of_run[run["run_id"]])
-                run_groups.setdefault(key, []).append({**run, "registered_at": registered_at})
-            artifact_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for artifact in new_artifacts:
-                key = (artifact["kind"], month_of_run[artifact["run_id"]])
-                artifact_groups.setdefault(key, []).append({**artifact, "registered_at": registered_at})
-            # Artifacts first: once a run is visible, all of its artifacts already are.
-            lake.append(
-                lake_root, [lake.Batch(lake.ARTIFACTS, artifact_groups), lake.Batch(lake.RUNS, run_groups)]
-            )
+            lake.append(lake_root, run_batches(new_runs, artifacts_by_run, lake.utc_now()))
             registration.artifacts_written = len(new_artifacts)
     return registration
 
@@ -231,6 +220,23 @@ class FileFacts:
     content_hash: str
     size_bytes: int
     row_count: int | None
+
+
+def run_batches(
+    runs: list[dict[str, Any]], artifacts_by_run: dict[str, dict[str, dict[str, Any]]], registered_at: Any
+) -> list[lake.Batch]:
+    """The lake batches of new runs and their artifacts, stamped, in their partition folders.
+    Artifacts come first: once a run is visible, all of its artifacts already are."""
+    run_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    artifact_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for run in runs:
+        month = lake.month_of(run["window_from"])
+        artifacts = artifacts_by_run[run["run_id"]]
+        run_groups.setdefault((run["engine_version"], month), []).append(
+            {**run, "artifact_count": len(artifacts), "registered_at": registered_at})
+        for artifact in artifacts.values():
+            artifact_groups.setdefault((artifact["kind"], month), []).append({**artifact, "registered_at": registered_at})
+    return [lake.Batch(lake.ARTIFACTS, artifact_groups), lake.Batch(lake.RUNS, run_groups)]
 
 
 def artifact_record(run_id: str, spec: Any, files_read: dict[str, FileFacts] | None = None) -> dict[str, Any]:

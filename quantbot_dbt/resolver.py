@@ -358,7 +358,7 @@ def select_runs(con: duckdb.DuckDBPyConnection, lake_root: Path, spec: dict[str,
         params["run_tags"] = spec["run_tags"]
     # DISTINCT folds a record sent twice; a run id left twice has two different records.
     rows = con.execute(
-        f"SELECT DISTINCT run_id, status, callers, window_from, window_to, dataset_ids FROM lake_runs "
+        f"SELECT DISTINCT run_id, status, callers, window_from, window_to, dataset_ids, artifact_count FROM lake_runs "
         f"WHERE {' AND '.join(conditions)} ORDER BY run_id",
         params,
     ).fetchall()
@@ -370,16 +370,20 @@ def select_runs(con: duckdb.DuckDBPyConnection, lake_root: Path, spec: dict[str,
     members = [row for row in rows if wanted_status == "any" or row[1] == wanted_status]
     excluded_by_status = len(rows) - len(members)
     run_ids = [row[0] for row in members]
-    artifact_count = 0
-    if run_ids:
-        member_months = {lake.month_of(row[3]) for row in members}  # artifacts sit in their run's month folder
-        artifacts_sql = lake.scan_sql(lake_root, lake.ARTIFACTS, {"month": member_months.__contains__})
+    # A run carries the count of the artifacts registered with it (registered with it, so --as-of
+    # needs no second filter). Only a run file written without the count sends us to the artifacts.
+    artifact_count = sum(row[6] for row in members if row[6] is not None)
+    uncounted = [row for row in members if row[6] is None]
+    if uncounted:
+        months = {lake.month_of(row[3]) for row in uncounted}  # artifacts sit in their run's month folder
+        artifacts_sql = lake.scan_sql(lake_root, lake.ARTIFACTS, {"month": months.__contains__})
         con.execute(f"CREATE OR REPLACE TEMP VIEW lake_artifacts AS {artifacts_sql}")
         as_of_filter = " AND registered_at <= $as_of" if as_of is not None else ""
-        (artifact_count,) = con.execute(
+        (uncounted_artifacts,) = con.execute(
             f"SELECT count(DISTINCT artifact_id) FROM lake_artifacts WHERE run_id IN (SELECT unnest($ids)){as_of_filter}",
-            {"ids": run_ids, **({"as_of": as_of} if as_of is not None else {})},
+            {"ids": [row[0] for row in uncounted], **({"as_of": as_of} if as_of is not None else {})},
         ).fetchall()[0]
+        artifact_count += uncounted_artifacts
     coverage, warnings = coverage_of(spec, members, excluded_by_status)
     return Selection(run_ids, artifact_count, coverage, warnings)
 
@@ -445,49 +449,61 @@ def resolve(lake_root: Path, ref: str, force: bool = False, as_of: dt.datetime |
     """The RunSet's members: pinned if frozen, cached if resolved, else resolved and recorded.
 
     --as-of computes what the spec selected at that instant and records nothing."""
+    if force and as_of is not None:
+        raise InputError("--as-of computes a past selection without recording it; drop --force")
     with duckdb.connect() as con:
         runset_id, used_name = find_runset(con, lake_root, ref)
-        state = load_state(con, lake_root, runset_id)
-        if state.deleted:
-            raise InputError(f"RunSet {display(state, used_name)} is deleted; create it again to revive it")
+        if force:
+            # State read, checked and recorded under one lock: a freeze cannot slip in between.
+            with lake.write_lock(lake_root):
+                state = resolvable_state(con, lake_root, runset_id, used_name, force=True)
+                return resolution_view(state, used_name, record_resolution(con, lake_root, state), recorded=True)
+        state = resolvable_state(con, lake_root, runset_id, used_name, force=False)
         if as_of is not None:
-            if force:
-                raise InputError("--as-of computes a past selection without recording it; drop --force")
             selection = select_runs(con, lake_root, state.spec, as_of)
             return resolution_view(state, used_name, None, selection=selection, as_of=as_of)
         if state.frozen:
-            if force:
-                raise InputError(
-                    f"RunSet {display(state, used_name)} is frozen; `quantbot runset unfreeze` it before --force"
-                )
             return resolution_view(state, used_name, state.current_resolution, recorded=False)
-        if state.latest_resolution is not None and not force:
+        if state.latest_resolution is not None:
             return resolution_view(state, used_name, state.latest_resolution, recorded=False)
-        # The state read above still describes this RunSet (a resolution changes none of its events).
-        return resolution_view(state, used_name, record_resolution(con, lake_root, runset_id), recorded=True)
+        with lake.write_lock(lake_root):  # the first resolution: recorded on the state under the lock
+            state = resolvable_state(con, lake_root, runset_id, used_name, force=False)
+            return resolution_view(state, used_name, record_resolution(con, lake_root, state), recorded=True)
 
 
-def record_resolution(con: duckdb.DuckDBPyConnection, lake_root: Path, runset_id: str) -> dict[str, Any]:
-    """Resolve fresh and append the resolution, under the lock (its event_seq orders it)."""
-    with lake.write_lock(lake_root):
-        state = load_state(con, lake_root, runset_id)
-        selection = select_runs(con, lake_root, state.spec)
-        event_seq = next_event_seq(con, lake_root)
-        resolution_hash = resolution_hash_for(selection.run_ids)
-        record = {
-            "resolution_id": resolution_id_for(runset_id, event_seq, resolution_hash),
-            "runset_id": runset_id,
-            "event_seq": event_seq,
-            "resolver_version": RESOLVER_VERSION,
-            "run_ids": selection.run_ids,
-            "resolution_hash": resolution_hash,
-            "run_count": len(selection.run_ids),
-            "artifact_count": selection.artifact_count,
-            "coverage_json": canonical_json(selection.coverage),
-            "warnings": selection.warnings,
-            "registered_at": lake.utc_now(),
-        }
-        lake.append(lake_root, [lake.Batch(lake.RESOLUTIONS, {(runset_id,): [record]})])
+def resolvable_state(con: duckdb.DuckDBPyConnection, lake_root: Path, runset_id: str, used_name: str | None,
+                     force: bool) -> RunSetState:
+    """The RunSet's state, refused if it is deleted (or frozen, when a fresh resolution is asked)."""
+    state = load_state(con, lake_root, runset_id)
+    if state.deleted:
+        raise InputError(f"RunSet {display(state, used_name)} is deleted; create it again to revive it")
+    if force and state.frozen:
+        raise InputError(
+            f"RunSet {display(state, used_name)} is frozen; `quantbot runset unfreeze` it before --force"
+        )
+    return state
+
+
+def record_resolution(con: duckdb.DuckDBPyConnection, lake_root: Path, state: RunSetState) -> dict[str, Any]:
+    """Resolve fresh and append the resolution. The caller holds the write lock and read `state`
+    under it (the resolution's event_seq orders it among every state change)."""
+    selection = select_runs(con, lake_root, state.spec)
+    event_seq = next_event_seq(con, lake_root)
+    resolution_hash = resolution_hash_for(selection.run_ids)
+    record = {
+        "resolution_id": resolution_id_for(state.runset_id, event_seq, resolution_hash),
+        "runset_id": state.runset_id,
+        "event_seq": event_seq,
+        "resolver_version": RESOLVER_VERSION,
+        "run_ids": selection.run_ids,
+        "resolution_hash": resolution_hash,
+        "run_count": len(selection.run_ids),
+        "artifact_count": selection.artifact_count,
+        "coverage_json": canonical_json(selection.coverage),
+        "warnings": selection.warnings,
+        "registered_at": lake.utc_now(),
+    }
+    lake.append(lake_root, [lake.Batch(lake.RESOLUTIONS, {(state.runset_id,): [record]})])
     return record
 
 
@@ -533,11 +549,10 @@ def change_state(lake_root: Path, ref: str, change: str, resolution_id: str | No
     if change == "freeze":
         with duckdb.connect() as con:
             runset_id, used_name = find_runset(con, lake_root, ref)
-            state = load_state(con, lake_root, runset_id)
-            if state.deleted:
-                raise InputError(f"RunSet {display(state, used_name)} is deleted; create it again to revive it")
+            state = resolvable_state(con, lake_root, runset_id, used_name, force=False)
             if resolution_id is None and state.latest_resolution is None:
-                record_resolution(con, lake_root, runset_id)  # nothing seen yet: pin a fresh one
+                with lake.write_lock(lake_root):  # nothing seen yet: pin a fresh one
+                    record_resolution(con, lake_root, resolvable_state(con, lake_root, runset_id, used_name, False))
     with lake.write_lock(lake_root), duckdb.connect() as con:
         runset_id, used_name = find_runset(con, lake_root, ref)
         state = load_state(con, lake_root, runset_id)

@@ -62,7 +62,7 @@ RUN = record({
     "run_id": SHA256, "dataset_ids": array(STRING), "strategy_hash": STRING, "engine_version": STRING,
     "seed": INTEGER, "callers": array(STRING), "window_from": DATE, "window_to": DATE, "status": STRING,
     "strategy_family": nullable(STRING), "params": mapping(STRING), "metrics": mapping(NUMBER),
-    "registered_at": TIMESTAMP,
+    "artifact_count": nullable(INTEGER), "registered_at": TIMESTAMP,
 })
 ARTIFACT = record({
     "artifact_id": SHA256, "run_id": SHA256, "kind": STRING, "uri": STRING, "content_hash": SHA256,

@@ -10,7 +10,7 @@ with artifacts_per_run as (
 )
 
 select
-    runs.*,
+    runs.* exclude (artifact_count),  -- the count below is computed; a contract checks they agree
     coalesce(artifacts_per_run.artifact_count, 0) as artifact_count,
     coalesce(artifacts_per_run.artifact_kinds, []) as artifact_kinds,
     cast(coalesce(artifacts_per_run.artifact_rows, 0) as bigint) as artifact_rows

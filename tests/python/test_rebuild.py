@@ -165,10 +165,11 @@ def test_a_failed_rebuild_names_the_contract_and_keeps_the_old_registry(quantbot
 
 
 def with_identity(run):
-    """A tampered run whose id still recomputes, so that only the intended contract breaks."""
+    """A tampered run whose id still recomputes, so that only the intended contract breaks: a new
+    run, so it has no artifact and says so."""
     identity = run_identity(run["dataset_ids"], run["strategy_hash"], run["engine_version"], run["seed"],
                             run["callers"], run["window_from"], run["window_to"])
-    return {**run, "run_id": run_id_for(identity)}
+    return {**run, "run_id": run_id_for(identity), "artifact_count": 0}
 
 
 TAMPERS = {
@@ -198,7 +199,12 @@ TAMPERS = {
         lambda root: tamper(root, lake.ARTIFACTS, "kind=trades/month=2025-11", [
             {**an_artifact(root), "artifact_id": artifact_id_for(an_artifact(root)["run_id"], "trades", "1" * 64),
              "content_hash": "1" * 64}]),
-        {"assert_artifact_partitions_match_records"},
+        # One more artifact of that run, too: its run's artifact_count no longer matches.
+        {"assert_artifact_partitions_match_records", "assert_run_artifact_counts_match_artifacts"},
+    ),
+    "run whose artifact_count is not its artifacts'": (
+        lambda root: tamper(root, lake.RUNS, RUN_FOLDER, [{**with_identity(a_run(root, seed=6)), "artifact_count": 5}]),
+        {"assert_run_artifact_counts_match_artifacts"},
     ),
     "unknown status": (
         lambda root: tamper(root, lake.RUNS, RUN_FOLDER, [with_identity(a_run(root, seed=4, status="exploded"))]),

@@ -19,7 +19,7 @@ from conftest import assert_one_error_line, lake_files
 
 from quantbot_dbt import lake as lake_module
 from quantbot_dbt import resolver
-from quantbot_dbt.records import RunInput, dataset_record, register_dataset, register_runs
+from quantbot_dbt.records import RunInput, dataset_record, register_dataset, register_runs, run_batches, run_records
 
 NAME_RULE = "use letters, digits, '.', '_' or '-' (at most 128, not starting with '.', '_' or '-')"
 EMPTY_HASH = hashlib.sha256(b"").hexdigest()
@@ -289,6 +289,29 @@ def test_every_filter_applies(universe, cli, case, filters, members, excluded):
     assert resolution["artifact_count"] == sum(ARTIFACTS_OF.get(key, 0) for key in members)  # #12: b counted once
     assert resolution["coverage"]["runs_excluded_by_status"] == excluded
     assert (resolution["runset_id"], resolution["name"], resolution["recorded"]) == (created["runset_id"], case, True)
+
+
+def test_a_run_file_without_artifact_counts_is_counted_from_the_artifact_files(universe, cli, lake_root, tmp_path):
+    """Runs carry their artifact count (resolve sums it); a run file written without it (an older
+    writer, a file made by hand) still counts: resolve reads those runs' artifacts instead."""
+    outputs = []
+    for number in range(3):
+        outputs.append(tmp_path / f"older-{number}.csv")
+        outputs[-1].write_text(f"older output {number}\n")
+    fields = {**universe_run(10, ["D3"], "s9", "1.0.0", ["zoe"], "2025-10-01", "2025-10-02", "completed", None),
+              "artifacts": [{"kind": "diagnostics", "uri": str(path)} for path in outputs]}
+    record, artifacts = run_records(RunInput(fields))
+    batches = run_batches([record], {record["run_id"]: {a["artifact_id"]: a for a in artifacts}}, lake_module.utc_now())
+    for rows in batches[1].groups.values():
+        for row in rows:
+            row["artifact_count"] = None  # as a writer without the column
+    lake_module.append(lake_root, batches)
+
+    created = cli("runset", "create", "--id", "older", "--dataset", "D3", "--resolve")
+
+    assert (created["resolution"]["run_ids"], created["resolution"]["artifact_count"]) == ([run_id(fields)], 3)
+    both = cli("runset", "create", "--id", "both", "--dataset", "D1", "--dataset", "D2", "--status", "any", "--resolve")
+    assert both["resolution"]["artifact_count"] == ARTIFACTS_OF["b"]  # counted runs still counted
 
 
 def test_combined_filters_and_their_coverage(universe, cli):
