@@ -369,7 +369,9 @@ def files(lake_root: Path, table: Table, partition: Partition | None = None) -> 
     `partition` prunes by folder: a value (`{"engine_version": "1.0.0"}`) or a test of the
     folder's value (`{"month": lambda month: month <= "2025-06"}`); a pruned folder is never
     listed. The dbt partition contracts guarantee that a record's folders agree with its
-    columns, so pruning never loses a record.
+    columns, so pruning never loses a record. A file outside the layout (no such folder above
+    it: a hand-made file, a lake of an older layout) cannot be pruned, so it is always listed:
+    pruning only saves reads, the query's own filters decide.
     """
     tests = {
         key: (wanted if callable(wanted) else (lambda value, wanted=wanted: value == wanted))
@@ -377,7 +379,7 @@ def files(lake_root: Path, table: Table, partition: Partition | None = None) -> 
     }
     selected: list[str] = []
 
-    def walk(folder: Path, folders: dict[str, str]) -> None:
+    def walk(folder: Path) -> None:
         try:
             entries = list(os.scandir(folder))
         except FileNotFoundError:
@@ -387,11 +389,11 @@ def files(lake_root: Path, table: Table, partition: Partition | None = None) -> 
                 key, sep, value = entry.name.partition("=")
                 if sep and key in tests and not tests[key](value):
                     continue
-                walk(Path(entry.path), {**folders, key: value} if sep else folders)
-            elif entry.name.endswith(".parquet") and entry.is_file() and all(key in folders for key in tests):
+                walk(Path(entry.path))
+            elif entry.name.endswith(".parquet") and entry.is_file():
                 selected.append(entry.path)
 
-    walk(table.folder(lake_root), {})
+    walk(table.folder(lake_root))
     return sorted(selected)
 
 

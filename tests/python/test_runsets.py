@@ -13,6 +13,7 @@ import json
 import shutil
 import time
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import assert_one_error_line, lake_files
@@ -695,6 +696,21 @@ def test_an_unreadable_run_file_fails_the_resolve_instead_of_matching_nothing(un
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: ") and str(broken) in line
     assert lake_files(lake_root) == before
+
+
+def test_a_run_file_outside_the_partition_layout_is_still_selected(universe, lake_root, cli):
+    """Resolve prunes month= folders by the window; a file it cannot place (no month= folder above
+    it: made by hand, or by an older layout) is read anyway, never silently skipped (#5, #10)."""
+    fields = universe_run(11, ["D1"], "s1", "1.0.0", ["alice"], "2025-10-03", "2025-10-04", "completed", None)
+    record, _ = run_records(RunInput(fields))
+    hand_made = lake_root / "registry" / "runs" / "engine_version=1.0.0" / "hand-made.parquet"
+    pq.write_table(pa.Table.from_pylist([{**record, "artifact_count": 0, "registered_at": lake_module.utc_now()}],
+                                        schema=lake_module.RUNS.schema), hand_made)
+
+    created = cli("runset", "create", "--id", "q4-alice", "--dataset", "D1", "--caller", "alice",
+                  "--from", "2025-10-01", "--to", "2025-12-31", "--resolve")
+
+    assert created["resolution"]["run_ids"] == sorted([*ids("a"), run_id(fields)])
 
 
 # ---------------------------------------------------------------- labels
