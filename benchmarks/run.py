@@ -577,10 +577,17 @@ BY_NAME = {measurement.name: measurement for measurement in MEASUREMENTS}
 # ---------------------------------------------------------------- the lake, generated once
 
 
+# The modules whose code decides what the generator writes (it calls records, resolver and
+# compaction): a change to one of them regenerates the cached lakes; the CLI, the registry's
+# rebuild or the lab do not.
+WRITER_MODULES = ("ids.py", "lake.py", "records.py", "resolver.py", "compaction.py", "project.py")
+
+
 def source_digest() -> str:
     """The generator and the library it writes through: a change to either regenerates."""
     digest = hashlib.sha256()
-    for path in sorted([BENCHMARKS_DIR / "generate.py", *(project_dir() / "quantbot_dbt").glob("*.py")]):
+    library = project_dir() / "quantbot_dbt"
+    for path in sorted([BENCHMARKS_DIR / "generate.py", *(library / name for name in WRITER_MODULES)]):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -765,14 +772,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="bulk registrations of every run into scratch lakes (slow at 1M)")
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--runsets", type=int, default=100)
-    parser.add_argument("--resolutions", type=int, default=2,
-                        help="resolutions per RunSet (the issue's shape is 10: see benchmarks/README.md)")
+    parser.add_argument("--resolutions", type=int, default=10, help="resolutions per RunSet, while the lake grows")
     parser.add_argument("--seed", type=int, default=generate.SEED)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "quantbot-bench",
                         help="generated lakes (kept between invocations) and scratch files")
     parser.add_argument("--only", help="comma-separated measurement names: " + ", ".join(BY_NAME))
     parser.add_argument("--fragmented-writer", choices=("append", "register_runs"), default="append")
     parser.add_argument("--output", type=Path, help="results file (default benchmarks/results/<size>.json)")
+    parser.add_argument("--generate-only", action="store_true",
+                        help="generate (and cache) the lake of this size, measure nothing")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--context", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -786,6 +794,10 @@ def main(argv: list[str] | None = None) -> None:
     started, started_at = time.perf_counter(), dt.datetime.now(dt.timezone.utc)
     info = machine()
     bench = prepare(args)
+    if args.generate_only:
+        shutil.rmtree(bench.run_dir, ignore_errors=True)
+        progress(f"lake of {args.runs} runs ready: {bench.pristine}")
+        return
     rows = []
     try:
         for name in names:
