@@ -13,3 +13,54 @@ select
 from {{ relation }}
 group by all
 {%- endmacro %}
+
+
+{#-
+    distinct_new_records(relation, id_column): what an incremental registry model adds to the
+    rows it already has ({{ this }}): one row per distinct record read by this build (relation:
+    the staging of the lake files added since the previous build), folded with the row already
+    there under the same id, so that a record sent again keeps its first registration time, as
+    distinct_records over every file would. The model replaces the rows of those ids
+    (incremental_strategy delete+insert, unique_key id_column).
+-#}
+{% macro distinct_new_records(relation, id_column) -%}
+with new_records as (
+    {{ distinct_records(relation) }}
+),
+
+earlier_rows as (
+    select *
+    from {{ this }}
+    where {{ id_column }} in (select {{ id_column }} from new_records)
+)
+
+select
+    * exclude (registered_at),
+    min(registered_at) as registered_at
+from (
+    select * from new_records
+    union all by name
+    select * from earlier_rows
+)
+group by all
+{%- endmacro %}
+
+
+{#-
+    earlier_registry_relation(model_name): the registry table of that model as this build found
+    it, before rebuilding it: in an incremental build the rows of every earlier build (the build
+    starts from a copy of the previous registry); none when the table is not there yet (a full
+    build starts from an empty file). Looked up by name, not ref(): a contract that compares new
+    records with earlier ones must run before the model is rebuilt, not after it.
+-#}
+{% macro earlier_registry_relation(model_name) -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set nodes = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model') | selectattr('name', 'equalto', model_name) | list -%}
+    {%- if nodes | length != 1 -%}
+        {{ exceptions.raise_compiler_error("earlier_registry_relation: no model named " ~ model_name) }}
+    {%- endif -%}
+    {%- set node = nodes[0] -%}
+    {{ return(adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias)) }}
+{%- endmacro %}
