@@ -8,11 +8,11 @@
     sorted by key, so the same map written in another key order is the same content. No file
     to read gives the same typed columns and zero rows.
 
-    Which files: the ones `quantbot registry rebuild` planned for this build (lake_files_to_read:
-    every file of the table in a full build; for the tables read incrementally, only the files
-    added since the previous build), passed to the reader as an explicit list, so that DuckDB
-    opens nothing else. Without a plan (`dbt build` by hand) every file under
-    <lake>/registry/<table_name>/, where <lake> is env_var('QUANTBOT_LAKE', 'lake').
+    Which files: when `quantbot registry rebuild` runs dbt (it sets QUANTBOT_REBUILD=1), the
+    ones it planned for this build (lake_files_to_read: every file of the table in a full build;
+    for the tables read incrementally, only the files added since the previous build), passed to
+    the reader as an explicit list, so that DuckDB opens nothing else. Run by hand, every file
+    under <lake>/registry/<table_name>/, where <lake> is env_var('QUANTBOT_LAKE', 'lake').
 -#}
 {% macro read_lake(table_name) -%}
     {{ return(adapter.dispatch('read_lake', 'quantbot')(table_name)) }}
@@ -80,19 +80,18 @@ where false
 
 
 {#-
-    lake_files_to_read(table_name): the files of a lake table this build reads, as the rebuild
-    planned them (build_info.read_plan, written by quantbot_dbt.registry before `dbt build` and
-    dropped after it), or none when there is no plan: then read_lake reads every file.
+    lake_files_to_read(table_name): the files of a lake table this build reads, as
+    `quantbot registry rebuild` planned them (build_info.lake_files, which it writes into the file
+    before running dbt, marks them read_by_this_build), or none when dbt runs without it: then
+    read_lake reads every file.
 -#}
 {% macro lake_files_to_read(table_name) -%}
-    {%- set planned = run_query(
-        "select count(*) from information_schema.tables where table_catalog = current_database() and table_schema = 'build_info' and table_name = 'read_plan'"
-    ).columns[0].values()[0] -%}
-    {%- if planned == 0 -%}
+    {%- if env_var('QUANTBOT_REBUILD', '') != '1' -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set files = run_query(
-        'select path from build_info.read_plan where lake_table = ' ~ sql_string(table_name) ~ ' order by path'
+        'select path from build_info.lake_files where read_by_this_build and lake_table = '
+        ~ sql_string(table_name) ~ ' order by path'
     ).columns[0].values() -%}
     {{ return(files | list) }}
 {%- endmacro %}

@@ -114,14 +114,10 @@ class BuildPlan:
     lake_files: dict[str, LakeFile]  # every file of the lake now: what the registry will hold
     new_files: frozenset[str] = frozenset()  # for an incremental build, the files added since the last
 
-    def files_to_read(self) -> list[tuple[str, str]]:
-        """(lake table, path) of every file dbt reads: all of them, except that an incremental
-        build reads only the new files of the INCREMENTAL_TABLES."""
-        return [
-            (state.lake_table, path)
-            for path, state in sorted(self.lake_files.items())
-            if self.kind == "full" or state.lake_table not in INCREMENTAL_TABLES or path in self.new_files
-        ]
+    def reads(self, path: str) -> bool:
+        """Whether dbt reads this lake file: every file in a full build; in an incremental one, only
+        the new files of the INCREMENTAL_TABLES (and every file of the others)."""
+        return self.kind == "full" or self.lake_files[path].lake_table not in INCREMENTAL_TABLES or path in self.new_files
 
     def dbt_arguments(self) -> list[str]:
         """A full build builds everything. An incremental one rebuilds what reads a lake table with
@@ -270,20 +266,15 @@ def build_into(new_file: Path, db_file: Path, lake_root: Path, plan: BuildPlan) 
     if plan.kind == "incremental":
         shutil.copyfile(db_file, new_file)
     record_build(new_file, lake_root, plan)
-    failures = _dbt_build(lake_root, new_file, plan.dbt_arguments())
-    if not failures:
-        with duckdb.connect(str(new_file)) as con:
-            # The plan was this build's; dbt run by hand on this file reads every lake file.
-            con.execute(f"DROP TABLE {BUILD_SCHEMA}.read_plan")
-    return failures
+    return _dbt_build(lake_root, new_file, plan.dbt_arguments())
 
 
 def record_build(db_file: Path, lake_root: Path, plan: BuildPlan) -> None:
-    """Write build_info into the file dbt builds into: the lake files the registry will hold (read
-    by the next rebuild) and the read plan (read by read_lake, dropped once the build passed)."""
+    """Write build_info into the file dbt builds into: the lake files the registry will hold the
+    records of (the next rebuild compares them with the lake), marking those this build reads
+    (read_lake reads exactly those), and the project it is built with."""
     paths = sorted(plan.lake_files)
     states = [plan.lake_files[path] for path in paths]
-    to_read = plan.files_to_read()
     with duckdb.connect(str(db_file)) as con:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {BUILD_SCHEMA}")
         con.execute(
@@ -294,14 +285,10 @@ def record_build(db_file: Path, lake_root: Path, plan: BuildPlan) -> None:
         con.execute(
             f"CREATE OR REPLACE TABLE {BUILD_SCHEMA}.lake_files AS SELECT unnest($tables) AS lake_table, "
             "unnest($paths) AS path, unnest($sizes) AS size_bytes, unnest($modified) AS modified_ns, "
-            "unnest($changed) AS changed_ns",
+            "unnest($changed) AS changed_ns, unnest($read) AS read_by_this_build",
             {"tables": [state.lake_table for state in states], "paths": paths,
              "sizes": [state.size_bytes for state in states], "modified": [state.modified_ns for state in states],
-             "changed": [state.changed_ns for state in states]},
-        )
-        con.execute(
-            f"CREATE OR REPLACE TABLE {BUILD_SCHEMA}.read_plan AS SELECT unnest($tables) AS lake_table, unnest($paths) AS path",
-            {"tables": [name for name, _ in to_read], "paths": [path for _, path in to_read]},
+             "changed": [state.changed_ns for state in states], "read": [plan.reads(path) for path in paths]},
         )
 
 
@@ -325,10 +312,14 @@ def _dbt_build(lake_root: Path, db_file: Path, arguments: list[str]) -> list[str
     from dbt.cli.main import dbtRunner
 
     project = str(project_dir())
-    with _environment(QUANTBOT_LAKE=str(lake_root), QUANTBOT_DB=str(db_file), DBT_SEND_ANONYMOUS_USAGE_STATS="false"):
+    # QUANTBOT_REBUILD: read the lake files build_info plans (see macros/read_lake.sql).
+    with _environment(QUANTBOT_LAKE=str(lake_root), QUANTBOT_DB=str(db_file), QUANTBOT_REBUILD="1",
+                      DBT_SEND_ANONYMOUS_USAGE_STATS="false"):
         try:
             result = dbtRunner().invoke(
-                ["build", "--project-dir", project, "--profiles-dir", project, "--log-level", "none", *arguments]
+                # --no-write-json: manifest.json is written twice per build otherwise (~0.4 s each)
+                ["build", "--project-dir", project, "--profiles-dir", project, "--log-level", "none", "--no-write-json",
+                 *arguments]
             )
         finally:
             DuckDBConnectionManager.close_all_connections()  # release the file: no lingering lock

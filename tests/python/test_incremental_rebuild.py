@@ -7,7 +7,6 @@ keeps what it compares in memory, never in that file.
 """
 
 import datetime as dt
-import json
 import os
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 from quantbot_dbt import lake, registry
 from quantbot_dbt.compaction import compact
 from quantbot_dbt.ids import artifact_id_for
+from quantbot_dbt.project import project_dir
 from quantbot_dbt.records import RunInput, dataset_record, register_dataset, register_runs
 from quantbot_dbt.registry import rebuild
 from quantbot_dbt.resolver import change_state, resolve, tag_run
@@ -254,13 +254,26 @@ def test_full_refresh_from_the_cli(quantbot, grown):
     assert registry_tables(db_file) == grown["full_tables"]
 
 
-def test_what_reads_the_new_records_of_runs_or_artifacts_reads_no_other_lake_table(grown):
+def project_graph(worker_db: Path, monkeypatch) -> dict[str, list[str]]:
+    """Each dbt node's parents, from an in-process `dbt parse` (with the environment of the
+    worker's rebuilds, so that its partial parse stays warm)."""
+    from dbt.cli.main import dbtRunner
+
+    monkeypatch.setenv("QUANTBOT_DB", str(worker_db.parent / f".{worker_db.name}.build" / worker_db.name))
+    project = str(project_dir())
+    result = dbtRunner().invoke(["parse", "--project-dir", project, "--profiles-dir", project, "--log-level", "none",
+                                 "--no-write-json"])
+    assert result.success, result.exception
+    nodes = {**result.result.nodes, **result.result.unit_tests}
+    return {node_id: list(getattr(node.depends_on, "nodes", [])) for node_id, node in nodes.items()}  # seeds: none
+
+
+def test_what_reads_the_new_records_of_runs_or_artifacts_reads_no_other_lake_table(grown, worker_db, monkeypatch):
     """stg_runs and stg_artifacts hold only the records an incremental build read, and an incremental
     build rebuilds what descends from the lake tables with new files (both of them together, when
     either has some). So a node that reads them must descend from no other lake table's staging:
     else a build with new files only there would run it on the records of an earlier build."""
-    manifest = json.loads((Path(os.environ["DBT_TARGET_PATH"]) / "manifest.json").read_text())
-    parents = manifest["parent_map"]
+    parents = project_graph(worker_db, monkeypatch)
 
     def ancestors(node_id: str) -> set[str]:
         found, stack = set(), list(parents.get(node_id, []))
