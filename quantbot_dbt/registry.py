@@ -95,6 +95,11 @@ BUILD_FORMAT = "1"  # bump when what build_info records, or how a build is plann
 INCREMENTAL_TABLES = ("runs", "artifacts")
 # An incremental build that fails this contract starts over as a full build (see its SQL).
 FULL_BUILD_NEEDED = "assert_incremental_artifacts_come_with_their_runs"
+# An incremental build starts from a copy of the registry, or, when the registry is at least this
+# large, from the registry before it (kept in the build folder at each swap): renaming that costs
+# nothing, where copying gigabytes costs seconds, and as many again when the copy is written back
+# to disk. It then reads the lake files added since that older build (two appends' worth).
+EARLIER_REGISTRY_MIN_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -159,19 +164,21 @@ def rebuild(lake_root: Path, db_file: Path, full_refresh: bool = False) -> Rebui
     build_dir = db_file.parent / f".{db_file.name}.build"
     build_dir.mkdir(parents=True, exist_ok=True)
     new_file = build_dir / db_file.name
+    earlier_file = build_dir / "earlier.duckdb"  # the registry before the current one (see keep_as_earlier)
     with lake.reading(lake_root), lake.exclusive_lock(build_dir / "lock"):
         lake_now = lake_files(lake_root)
         plan = plan_build(lake_root, db_file, lake_now, full_refresh)
         if plan.kind == "none":
             return Rebuild(True, db_file, row_counts=registry_row_counts(db_file), build=plan.document())
-        failures = build_into(new_file, db_file, lake_root, plan)
+        failures, plan = build_into(new_file, db_file, earlier_file, lake_root, plan)
         if plan.kind == "incremental" and any(failure.startswith(f"test {FULL_BUILD_NEEDED}:") for failure in failures):
             plan = BuildPlan("full", "an artifact was added to a run registered by an earlier build: "
                                      "its contracts need every record", lake_now)
-            failures = build_into(new_file, db_file, lake_root, plan)
+            failures, plan = build_into(new_file, db_file, earlier_file, lake_root, plan)
         if failures:
             new_file.unlink(missing_ok=True)
             return Rebuild(False, db_file, failures=failures, build=plan.document())
+        keep_as_earlier(db_file, earlier_file)
         os.replace(new_file, db_file)
     return Rebuild(True, db_file, row_counts=registry_row_counts(db_file), build=plan.document())
 
@@ -259,14 +266,50 @@ def project_digest() -> str:
     return digest.hexdigest()
 
 
-def build_into(new_file: Path, db_file: Path, lake_root: Path, plan: BuildPlan) -> list[str]:
-    """Build the registry into new_file (from a copy of db_file when incremental); what failed."""
+def build_into(new_file: Path, db_file: Path, earlier_file: Path, lake_root: Path, plan: BuildPlan) -> tuple[list[str], BuildPlan]:
+    """Build the registry into new_file; what failed, and the plan that was built."""
     for stale in (new_file, new_file.with_name(new_file.name + ".wal")):
         stale.unlink(missing_ok=True)  # a build that died before the swap, or a failed attempt
     if plan.kind == "incremental":
-        shutil.copyfile(db_file, new_file)
+        plan = start_incremental_build(new_file, db_file, earlier_file, lake_root, plan)
     record_build(new_file, lake_root, plan)
-    return _dbt_build(lake_root, new_file, plan.dbt_arguments())
+    return _dbt_build(lake_root, new_file, plan.dbt_arguments()), plan
+
+
+def start_incremental_build(new_file: Path, db_file: Path, earlier_file: Path, lake_root: Path, plan: BuildPlan) -> BuildPlan:
+    """Put the registry the build starts from at new_file: a copy of the registry, or for a large
+    one the registry before it, when that can still be built on (its lake files unchanged, the
+    same project) and no one has it open. Returns the plan for the file it starts from."""
+    if earlier_file.exists() and db_file.stat().st_size >= EARLIER_REGISTRY_MIN_BYTES:
+        earlier = plan_build(lake_root, earlier_file, plan.lake_files, False)
+        if earlier.kind == "incremental" and not in_use(earlier_file):
+            os.rename(earlier_file, new_file)
+            return BuildPlan("incremental", f"{plan.reason}; built on the registry before it, which reads "
+                                            f"{len(earlier.new_files)} new lake file(s)", plan.lake_files, earlier.new_files)
+    shutil.copyfile(db_file, new_file)
+    return plan
+
+
+def in_use(db_file: Path) -> bool:
+    """Someone has this DuckDB file open (a reader of the registry before the last swap)."""
+    try:
+        duckdb.connect(str(db_file)).close()
+    except duckdb.IOException:
+        return True
+    return False
+
+
+def keep_as_earlier(db_file: Path, earlier_file: Path) -> None:
+    """Before the swap, keep a large registry being replaced (a hard link: no copy), for the next
+    incremental build to start from (see EARLIER_REGISTRY_MIN_BYTES). Not one with a write-ahead
+    log next to it: its file alone is not all of it."""
+    earlier_file.unlink(missing_ok=True)
+    if (db_file.exists() and db_file.stat().st_size >= EARLIER_REGISTRY_MIN_BYTES
+            and not db_file.with_name(db_file.name + ".wal").exists()):
+        try:
+            os.link(db_file, earlier_file)
+        except OSError:
+            pass  # no hard links here: incremental builds start from a copy
 
 
 def record_build(db_file: Path, lake_root: Path, plan: BuildPlan) -> None:

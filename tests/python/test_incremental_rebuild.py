@@ -87,10 +87,19 @@ def append_a_bit_of_everything(lake_root: Path, outputs: Path) -> str:
     return new_runs.written[0]
 
 
+def append_a_run(lake_root: Path, outputs: Path) -> None:
+    register_runs(lake_root, [RunInput({
+        "dataset_ids": ["ohlcv_q4"], "strategy_hash": "s3", "engine_version": "1.0.0", "seed": 9, "callers": ["brook"],
+        "window_from": "2025-11-10", "window_to": "2025-11-20", "status": "completed",
+        "artifacts": [{"kind": "trades", "uri": str(outputs / "trades.parquet")}]})])
+
+
 @pytest.fixture(scope="module")
 def grown(tmp_path_factory, worker_db):
-    """A lake built in full, appended to, rebuilt incrementally, then rebuilt in full: each build's
-    report and every registry table it left, kept in memory."""
+    """A lake built in full, appended to, rebuilt incrementally (from a copy of the registry), then
+    rebuilt in full; appended to again, rebuilt incrementally from the registry before the current
+    one (the way large registries are), then in full: each build's report and every registry table
+    it left, kept in memory."""
     folder = tmp_path_factory.mktemp("grown")
     lake_root = folder / "lake"
     base_lake(lake_root, folder / "outputs")
@@ -110,13 +119,23 @@ def grown(tmp_path_factory, worker_db):
     again = rebuild(lake_root, worker_db)
     untouched = os.stat(worker_db).st_mtime_ns == modified
 
-    full = rebuild(lake_root, worker_db, full_refresh=True)
-    assert full.ok, full.failures
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(registry, "EARLIER_REGISTRY_MIN_BYTES", 0)  # this small registry counts as large
+        full = rebuild(lake_root, worker_db, full_refresh=True)  # keeps the incremental build's registry
+        assert full.ok, full.failures
+        full_tables, full_keys = registry_tables(worker_db), primary_keys(worker_db)
+        append_a_run(lake_root, folder / "outputs")
+        from_earlier = rebuild(lake_root, worker_db)
+        assert from_earlier.ok, from_earlier.failures
+        from_earlier_tables = registry_tables(worker_db)
+    full_again = rebuild(lake_root, worker_db, full_refresh=True)
+    assert full_again.ok, full_again.failures
     return {
-        "lake": lake_root, "db": worker_db, "new_run_id": new_run_id, "new_files": new_files, "first": first, "before": tables_before,
-        "incremental": incremental, "incremental_tables": incremental_tables, "incremental_keys": incremental_keys,
-        "again": again, "again_untouched": untouched, "full": full, "full_tables": registry_tables(worker_db),
-        "full_keys": primary_keys(worker_db),
+        "lake": lake_root, "db": worker_db, "new_run_id": new_run_id, "new_files": new_files, "first": first,
+        "before": tables_before, "incremental": incremental, "incremental_tables": incremental_tables,
+        "incremental_keys": incremental_keys, "again": again, "again_untouched": untouched, "full": full,
+        "full_tables": full_tables, "full_keys": full_keys, "from_earlier": from_earlier,
+        "from_earlier_tables": from_earlier_tables, "full_again_tables": registry_tables(worker_db),
     }
 
 
@@ -135,6 +154,11 @@ def test_an_incremental_build_gives_exactly_the_tables_of_a_full_build(grown):
     for table in full:
         assert incremental[table] == full[table], table
     assert grown["incremental"].row_counts == grown["full"].row_counts
+    # Built on the registry before the current one (which read the same files here), after one more run.
+    assert grown["from_earlier"].build == {"kind": "incremental", "reason": (
+        "2 lake file(s) added since the previous build (artifacts 1, runs 1); "
+        "built on the registry before it, which reads 2 new lake file(s)")}
+    assert grown["from_earlier_tables"] == grown["full_again_tables"] != grown["full_tables"]
     # The tables that changed did change (the comparison is not between two stale copies).
     changed = {table for table in full if full[table] != grown["before"][table]}
     assert changed >= {"runs", "artifacts", "run_datasets", "runs_with_artifacts", "dataset_coverage", "datasets",
@@ -250,8 +274,8 @@ def test_full_refresh_from_the_cli(quantbot, grown):
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == f"full rebuild of {db_file}: asked for (--full-refresh)"
-    assert f"registry.runs {len(grown['full_tables']['runs'])}" in [" ".join(line.split()) for line in lines]
-    assert registry_tables(db_file) == grown["full_tables"]
+    assert f"registry.runs {len(grown['full_again_tables']['runs'])}" in [" ".join(line.split()) for line in lines]
+    assert registry_tables(db_file) == grown["full_again_tables"]
 
 
 def project_graph(worker_db: Path, monkeypatch) -> dict[str, list[str]]:
