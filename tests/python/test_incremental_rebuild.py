@@ -166,10 +166,10 @@ def test_an_incremental_build_gives_exactly_the_tables_of_a_full_build(grown):
 
 
 def test_every_registry_key_is_enforced_after_either_build(grown):
-    """Uniqueness of ids is the primary keys' (no separate unique/not_null tests), so they must be there."""
-    expected = {"datasets", "runs", "artifacts", "run_datasets", "runs_with_artifacts", "dataset_coverage",
-                "runset_names", "event_log", "tags", "runsets", "resolutions", "resolution_members",
-                "runset_membership", "runsets_with_resolution", "experiments"}
+    """Primary keys on every registry table but the four incremental ones, whose keys are the
+    key_of_records_read tests' (an ART index of 5M artifact ids costs too much at every build)."""
+    expected = {"datasets", "dataset_coverage", "runset_names", "event_log", "tags", "runsets", "resolutions",
+                "resolution_members", "runset_membership", "runsets_with_resolution", "experiments"}
     assert grown["incremental_keys"] == expected and grown["full_keys"] == expected
 
 
