@@ -1,17 +1,43 @@
 {#-
-    distinct_records(relation): one row per distinct record of a staging relation.
+    distinct_records(relation, id_column=none): one row per distinct record of a staging relation.
 
     The same record sent twice (same content, another file or registration time) folds into
     one row that keeps its first registration time. Records that share an id but differ in
     content stay two rows here; the `one_content_per_id` test on staging fails on them before
     any registry table is built.
+
+    With id_column, only the records whose id is there more than once are grouped (by every
+    column); the others pass as they are. The same rows, without grouping millions of wide rows
+    by every column (the id alone is grouped, to find the repeated ones).
 -#}
-{% macro distinct_records(relation) -%}
+{% macro distinct_records(relation, id_column=none) -%}
+{%- if id_column is none -%}
 select
     * exclude (registered_at, source_file),
     min(registered_at) as registered_at
 from {{ relation }}
 group by all
+{%- else -%}
+with repeated_ids as (
+    select {{ id_column }}
+    from {{ relation }}
+    group by {{ id_column }}
+    having count(*) > 1
+)
+
+select * exclude (source_file)
+from {{ relation }}
+where {{ id_column }} is null or {{ id_column }} not in (select {{ id_column }} from repeated_ids where {{ id_column }} is not null)
+
+union all by name
+
+select
+    * exclude (registered_at, source_file),
+    min(registered_at) as registered_at
+from {{ relation }}
+where {{ id_column }} in (select {{ id_column }} from repeated_ids)
+group by all
+{%- endif -%}
 {%- endmacro %}
 
 

@@ -8,7 +8,7 @@
     sorted by key, so the same map written in another key order is the same content. No file
     to read gives the same typed columns and zero rows.
 
-    Which files: when `quantbot registry rebuild` runs dbt (it sets QUANTBOT_REBUILD=1), the
+    Which files: when `quantbot registry rebuild` runs dbt (it sets QUANTBOT_REBUILD), the
     ones it planned for this build (lake_files_to_read: every file of the table in a full build;
     for the tables read incrementally, only the files added since the previous build), passed to
     the reader as an explicit list, so that DuckDB opens nothing else. Run by hand, every file
@@ -86,7 +86,7 @@ where false
     read_lake reads every file.
 -#}
 {% macro lake_files_to_read(table_name) -%}
-    {%- if env_var('QUANTBOT_REBUILD', '') != '1' -%}
+    {%- if rebuild_kind() is none -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set files = run_query(
@@ -94,6 +94,18 @@ where false
         ~ sql_string(table_name) ~ ' order by path'
     ).columns[0].values() -%}
     {{ return(files | list) }}
+{%- endmacro %}
+
+
+{#-
+    rebuild_kind(): 'full' or 'incremental' when `quantbot registry rebuild` runs this build (its
+    environment says which), none when dbt runs by hand (every lake file is read, as in a full build).
+    Call it only when `execute`: read at parse time, the variable would make dbt re-parse whenever
+    the kind of build changes.
+-#}
+{% macro rebuild_kind() -%}
+    {%- set kind = env_var('QUANTBOT_REBUILD', '') -%}
+    {{ return(kind if kind in ('full', 'incremental') else none) }}
 {%- endmacro %}
 
 

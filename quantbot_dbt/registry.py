@@ -273,7 +273,7 @@ def build_into(new_file: Path, db_file: Path, earlier_file: Path, lake_root: Pat
     if plan.kind == "incremental":
         plan = start_incremental_build(new_file, db_file, earlier_file, lake_root, plan)
     record_build(new_file, lake_root, plan)
-    return _dbt_build(lake_root, new_file, plan.dbt_arguments()), plan
+    return _dbt_build(lake_root, new_file, plan.kind, plan.dbt_arguments()), plan
 
 
 def start_incremental_build(new_file: Path, db_file: Path, earlier_file: Path, lake_root: Path, plan: BuildPlan) -> BuildPlan:
@@ -349,14 +349,15 @@ def registry_row_counts(db_file: Path) -> dict[str, int]:
         }
 
 
-def _dbt_build(lake_root: Path, db_file: Path, arguments: list[str]) -> list[str]:
+def _dbt_build(lake_root: Path, db_file: Path, kind: str, arguments: list[str]) -> list[str]:
     """Run `dbt build` in-process; returns what failed (empty when everything passed)."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager  # dbt only here: ~1.5 s to import
     from dbt.cli.main import dbtRunner
 
     project = str(project_dir())
-    # QUANTBOT_REBUILD: read the lake files build_info plans (see macros/read_lake.sql).
-    with _environment(QUANTBOT_LAKE=str(lake_root), QUANTBOT_DB=str(db_file), QUANTBOT_REBUILD="1",
+    # QUANTBOT_REBUILD (full or incremental): read the lake files build_info plans (see
+    # macros/read_lake.sql); only read when a model runs, so dbt's parse does not depend on it.
+    with _environment(QUANTBOT_LAKE=str(lake_root), QUANTBOT_DB=str(db_file), QUANTBOT_REBUILD=kind,
                       DBT_SEND_ANONYMOUS_USAGE_STATS="false"):
         try:
             result = dbtRunner().invoke(

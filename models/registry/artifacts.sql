@@ -5,5 +5,5 @@
 {% if is_incremental() -%}
 {{ distinct_new_records(ref('stg_artifacts'), 'artifact_id') }}
 {%- else -%}
-{{ distinct_records(ref('stg_artifacts')) }}
+{{ distinct_records(ref('stg_artifacts'), 'artifact_id') }}
 {%- endif %}

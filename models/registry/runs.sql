@@ -6,5 +6,5 @@
 {% if is_incremental() -%}
 {{ distinct_new_records(ref('stg_runs'), 'run_id') }}
 {%- else -%}
-{{ distinct_records(ref('stg_runs')) }}
+{{ distinct_records(ref('stg_runs'), 'run_id') }}
 {%- endif %}

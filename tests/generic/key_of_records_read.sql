@@ -18,7 +18,11 @@ select
     {% for column in key %}{{ adapter.quote(column) }}, {% endfor %}
     count(*) as row_count
 from {{ model }}
+{%- if execute and rebuild_kind() == 'incremental' %}
 where {{ adapter.quote(read_column) }} in (select {{ adapter.quote(read_column) }} from {{ read }})
+{%- else %}
+-- {{ read }}: a full build (or dbt run by hand) read every record: every row is checked
+{%- endif %}
 group by all
 having count(*) > 1
     {%- for column in key %}

@@ -26,11 +26,21 @@ with records as (
     {%- endif %}
 ),
 
+repeated_ids as (
+    select {{ column_name }}
+    from records
+    group by {{ column_name }}
+    having count(*) > 1
+),
+
+{#- Only ids there more than once can have two contents: only their records are grouped by
+    every column (millions of wide rows grouped by the id alone are much cheaper). #}
 contents as (
     select
         * exclude (source_file),
         list(distinct source_file) as source_files
     from records
+    where {{ column_name }} is null or {{ column_name }} in (select {{ column_name }} from repeated_ids)
     group by all
 )
 
