@@ -613,11 +613,18 @@ def print_lab_result(result: "lab.LabResult", output_format: str, out: Path | No
 
 @registry_app.command("rebuild")
 @holding_lake_lock
-def registry_rebuild(lake: Lake = None, db: Db = None, as_json: Json = False) -> None:
+def registry_rebuild(
+    full_refresh: Annotated[bool, typer.Option(
+        "--full-refresh", help="Build every table from every lake file, even when an incremental build would do.")] = False,
+    lake: Lake = None,
+    db: Db = None,
+    as_json: Json = False,
+) -> None:
     """Rebuild the DuckDB registry with dbt; the old one stays unless every contract passes."""
     lake_root, db_file = resolve_paths(lake, db)
-    result = registry.rebuild(lake_root, db_file)
-    document = {"ok": result.ok, "db": str(result.db_file), "row_counts": result.row_counts, "failures": result.failures}
+    result = registry.rebuild(lake_root, db_file, full_refresh)
+    document = {"ok": result.ok, "db": str(result.db_file), "row_counts": result.row_counts,
+                "failures": result.failures, "build": result.build}
     if not result.ok:
         if as_json:
             print(json.dumps(document, default=json_value, sort_keys=True))
@@ -625,7 +632,8 @@ def registry_rebuild(lake: Lake = None, db: Db = None, as_json: Json = False) ->
         for failure in result.failures:
             print(f"  {one_line(failure)}", file=sys.stderr)
         raise typer.Exit(1)
-    emit(document, as_json, lambda: f"rebuilt {db_file}\n" + table(
+    done = "nothing to rebuild in" if result.build["kind"] == "none" else f"{result.build['kind']} rebuild of"
+    emit(document, as_json, lambda: f"{done} {db_file}: {result.build['reason']}\n" + table(
         [{"table": f"registry.{name}", "rows": count} for name, count in result.row_counts.items()], ["table", "rows"]
     ))
 

@@ -28,7 +28,7 @@ from .ids import InputError
 from .lake import ConflictingRecords
 from .output import one_line
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: the rebuild document says which kind of build ran, and why
 
 # Positional CLI arguments get request keys from their metavar (options use their long name in
 # snake_case); an argument without a metavar uses its parameter name.

@@ -4,7 +4,9 @@ of the DuckDB registry by dbt (the only place dbt is imported)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,6 +15,7 @@ import duckdb
 
 from . import lake
 from .ids import InputError, validate_name
+from .output import one_line
 from .project import REGISTRY_SCHEMA, project_dir
 from .records import check_vocabulary
 
@@ -81,6 +84,61 @@ def get_run(lake_root: Path, run_ref: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- rebuild
 
+# What a registry records about its own build, next to its tables but outside the `registry`
+# schema: the lake files it holds the records of (with their size and times) and the project it
+# was built with. The next rebuild compares them with the lake and the project now.
+BUILD_SCHEMA = "build_info"
+BUILD_FORMAT = "1"  # bump when what build_info records, or how a build is planned, changes
+# The lake tables an incremental build reads only the new files of (their staging models hold
+# this build's records; the registry models they feed are dbt incremental models). Always read
+# together: a contract compares an artifact with its run (assert_artifact_partitions_match_records).
+INCREMENTAL_TABLES = ("runs", "artifacts")
+# An incremental build that fails this contract starts over as a full build (see its SQL).
+FULL_BUILD_NEEDED = "assert_incremental_artifacts_come_with_their_runs"
+# An incremental build starts from a copy of the registry, or, when the registry is at least this
+# large, from the registry before it (kept in the build folder at each swap): renaming that costs
+# nothing, where copying gigabytes costs seconds, and as many again when the copy is written back
+# to disk. It then reads the lake files added since that older build (two appends' worth).
+EARLIER_REGISTRY_MIN_BYTES = 256 << 20
+
+
+@dataclass(frozen=True)
+class LakeFile:
+    """A lake file as a build read it; any change to it (compaction, a hand edit) shows here."""
+
+    lake_table: str
+    size_bytes: int
+    modified_ns: int
+    changed_ns: int  # ctime: also moves when a file is rewritten and its mtime set back
+
+
+@dataclass
+class BuildPlan:
+    kind: str  # "full", "incremental", or "none" (the registry is current: nothing to build)
+    reason: str
+    lake_files: dict[str, LakeFile]  # every file of the lake now: what the registry will hold
+    new_files: frozenset[str] = frozenset()  # for an incremental build, the files added since the last
+
+    def reads(self, path: str) -> bool:
+        """Whether dbt reads this lake file: every file in a full build; in an incremental one, only
+        the new files of the INCREMENTAL_TABLES (and every file of the others)."""
+        return self.kind == "full" or self.lake_files[path].lake_table not in INCREMENTAL_TABLES or path in self.new_files
+
+    def dbt_arguments(self) -> list[str]:
+        """A full build builds everything. An incremental one rebuilds what reads a lake table with
+        new files (its staging model and everything downstream, with their contracts); the rest of
+        the registry is already right in the copy it starts from. Unit tests check the project's SQL,
+        which has not changed since the registry was built (else this would be a full build)."""
+        if self.kind != "incremental":
+            return []
+        tables = {self.lake_files[path].lake_table for path in self.new_files}
+        if tables & set(INCREMENTAL_TABLES):
+            tables |= set(INCREMENTAL_TABLES)
+        return ["--select", *(f"stg_{name}+" for name in sorted(tables)), "--exclude", "test_type:unit"]
+
+    def document(self) -> dict[str, str]:
+        return {"kind": self.kind, "reason": self.reason}
+
 
 @dataclass
 class Rebuild:
@@ -88,25 +146,193 @@ class Rebuild:
     db_file: Path
     row_counts: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    build: dict[str, str] = field(default_factory=dict)  # {"kind", "reason"}: BuildPlan.document()
 
 
-def rebuild(lake_root: Path, db_file: Path) -> Rebuild:
-    """`dbt build` into a new file; it replaces the registry only if every model and contract passed."""
+def rebuild(lake_root: Path, db_file: Path, full_refresh: bool = False) -> Rebuild:
+    """`dbt build` into a new file; it replaces the registry only if every model and contract passed.
+
+    The new file starts as a copy of the registry when that was built from this lake by this
+    project and every lake file it read is still there unchanged: then only the files added since
+    are read (an incremental build). Otherwise, or with `full_refresh`, it starts empty (a full
+    build). Both give the same tables. When no lake file was added, nothing is built.
+    """
     # The new file has the registry's own name (DuckDB names the database after it, and views
     # refer to it) in a fixed folder (a constant profile path keeps dbt's partial parse warm);
-    # the lock makes the fixed folder safe.
+    # the lock makes the fixed folder safe. `reading` keeps a compaction from swapping away a
+    # file between the plan listing it and dbt reading it.
     build_dir = db_file.parent / f".{db_file.name}.build"
     build_dir.mkdir(parents=True, exist_ok=True)
     new_file = build_dir / db_file.name
-    with lake.exclusive_lock(build_dir / "lock"):
-        for stale in (new_file, new_file.with_name(new_file.name + ".wal")):
-            stale.unlink(missing_ok=True)  # a build that died before the swap
-        failures = _dbt_build(lake_root, new_file)
+    earlier_file = build_dir / "earlier.duckdb"  # the registry before the current one (see keep_as_earlier)
+    with lake.reading(lake_root), lake.exclusive_lock(build_dir / "lock"):
+        lake_now = lake_files(lake_root)
+        plan = plan_build(lake_root, db_file, lake_now, full_refresh)
+        if plan.kind == "none":
+            return Rebuild(True, db_file, row_counts=registry_row_counts(db_file), build=plan.document())
+        failures, plan = build_into(new_file, db_file, earlier_file, lake_root, plan)
+        if plan.kind == "incremental" and any(failure.startswith(f"test {FULL_BUILD_NEEDED}:") for failure in failures):
+            plan = BuildPlan("full", "an artifact was added to a run registered by an earlier build: "
+                                     "its contracts need every record", lake_now)
+            failures, plan = build_into(new_file, db_file, earlier_file, lake_root, plan)
         if failures:
             new_file.unlink(missing_ok=True)
-            return Rebuild(False, db_file, failures=failures)
+            return Rebuild(False, db_file, failures=failures, build=plan.document())
+        keep_as_earlier(db_file, earlier_file)
         os.replace(new_file, db_file)
-    return Rebuild(True, db_file, row_counts=registry_row_counts(db_file))
+    return Rebuild(True, db_file, row_counts=registry_row_counts(db_file), build=plan.document())
+
+
+def lake_files(lake_root: Path) -> dict[str, LakeFile]:
+    """Every Parquet file of every lake table, with what identifies its content on disk."""
+    found = {}
+    for table in lake.TABLES.values():
+        for path in lake.files(lake_root, table):
+            stat = os.stat(path)
+            found[path] = LakeFile(table.name, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    return found
+
+
+def plan_build(lake_root: Path, db_file: Path, lake_now: dict[str, LakeFile], full_refresh: bool) -> BuildPlan:
+    """Full, incremental or none, and why (the reason is shown to the user)."""
+
+    def full(reason: str) -> BuildPlan:
+        return BuildPlan("full", reason, lake_now)
+
+    if full_refresh:
+        return full("asked for (--full-refresh)")
+    if not db_file.exists():
+        return full(f"there is no registry at {db_file} yet")
+    if db_file.with_name(db_file.name + ".wal").exists():
+        return full("the registry has a write-ahead log (it is open for writing elsewhere, or was not closed cleanly)")
+    try:
+        built = previous_build(db_file)
+    except duckdb.Error as error:
+        return full(f"the registry could not be read: {one_line(error)}")
+    if built is None:
+        return full("the registry does not record which lake files it was built from")
+    recorded_root, recorded_digest, earlier_files = built
+    if recorded_root != str(lake_root):
+        return full(f"the registry was built from another lake ({recorded_root})")
+    if recorded_digest != project_digest():
+        return full("the dbt project (models, macros, tests, seeds) or the dbt or DuckDB version changed since the registry was built")
+    gone = sorted(path for path in earlier_files if path not in lake_now)
+    if gone:
+        return full(f"{len(gone)} lake file(s) read by the previous build are gone (compacted or removed), e.g. {gone[0]}")
+    changed = sorted(path for path, state in earlier_files.items() if lake_now[path] != state)
+    if changed:
+        return full(f"{len(changed)} lake file(s) read by the previous build have changed since, e.g. {changed[0]}")
+    new_files = frozenset(lake_now) - frozenset(earlier_files)
+    if not new_files:
+        return BuildPlan("none", "no lake file was added, changed or removed since the previous build", lake_now)
+    per_table: dict[str, int] = {}
+    for path in new_files:
+        per_table[lake_now[path].lake_table] = per_table.get(lake_now[path].lake_table, 0) + 1
+    counts = ", ".join(f"{name} {count}" for name, count in sorted(per_table.items()))
+    return BuildPlan("incremental", f"{len(new_files)} lake file(s) added since the previous build ({counts})",
+                     lake_now, new_files)
+
+
+def previous_build(db_file: Path) -> tuple[str, str, dict[str, LakeFile]] | None:
+    """The lake root, project digest and lake files a registry was built from; None if it does not say."""
+    with duckdb.connect(str(db_file), read_only=True) as con:
+        (recorded,) = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = $schema AND table_name IN ('build', 'lake_files')",
+            {"schema": BUILD_SCHEMA},
+        ).fetchall()[0]
+        if recorded != 2:
+            return None
+        (lake_root, digest), *_ = con.execute(f"SELECT lake_root, project_digest FROM {BUILD_SCHEMA}.build").fetchall()
+        rows = con.execute(
+            f"SELECT path, lake_table, size_bytes, modified_ns, changed_ns FROM {BUILD_SCHEMA}.lake_files"
+        ).fetchall()
+    return lake_root, digest, {path: LakeFile(*state) for path, *state in rows}
+
+
+def project_digest() -> str:
+    """What the registry's tables are a function of, besides the lake: the dbt project's files,
+    and the versions of what runs them. A registry built with another digest is rebuilt in full."""
+    from importlib.metadata import version
+
+    root = project_dir()
+    digest = hashlib.sha256(f"build_format={BUILD_FORMAT}\n".encode())
+    for package in ("dbt-core", "dbt-duckdb", "duckdb"):
+        digest.update(f"{package}={version(package)}\n".encode())
+    paths = [root / "dbt_project.yml", root / "profiles.yml"]
+    for folder in ("models", "macros", "seeds", "tests"):
+        paths += [path for path in (root / folder).rglob("*") if path.suffix in (".sql", ".yml", ".yaml", ".csv")]
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def build_into(new_file: Path, db_file: Path, earlier_file: Path, lake_root: Path, plan: BuildPlan) -> tuple[list[str], BuildPlan]:
+    """Build the registry into new_file; what failed, and the plan that was built."""
+    for stale in (new_file, new_file.with_name(new_file.name + ".wal")):
+        stale.unlink(missing_ok=True)  # a build that died before the swap, or a failed attempt
+    if plan.kind == "incremental":
+        plan = start_incremental_build(new_file, db_file, earlier_file, lake_root, plan)
+    record_build(new_file, lake_root, plan)
+    return _dbt_build(lake_root, new_file, plan.kind, plan.dbt_arguments()), plan
+
+
+def start_incremental_build(new_file: Path, db_file: Path, earlier_file: Path, lake_root: Path, plan: BuildPlan) -> BuildPlan:
+    """Put the registry the build starts from at new_file: a copy of the registry, or for a large
+    one the registry before it, when that can still be built on (its lake files unchanged, the
+    same project) and no one has it open. Returns the plan for the file it starts from."""
+    if earlier_file.exists() and db_file.stat().st_size >= EARLIER_REGISTRY_MIN_BYTES:
+        earlier = plan_build(lake_root, earlier_file, plan.lake_files, False)
+        if earlier.kind == "incremental" and not in_use(earlier_file):
+            os.rename(earlier_file, new_file)
+            return BuildPlan("incremental", f"{plan.reason}; built on the registry before it, which reads "
+                                            f"{len(earlier.new_files)} new lake file(s)", plan.lake_files, earlier.new_files)
+    shutil.copyfile(db_file, new_file)
+    return plan
+
+
+def in_use(db_file: Path) -> bool:
+    """Someone has this DuckDB file open (a reader of the registry before the last swap)."""
+    try:
+        duckdb.connect(str(db_file)).close()
+    except duckdb.IOException:
+        return True
+    return False
+
+
+def keep_as_earlier(db_file: Path, earlier_file: Path) -> None:
+    """Before the swap, keep a large registry being replaced (a hard link: no copy), for the next
+    incremental build to start from (see EARLIER_REGISTRY_MIN_BYTES). Not one with a write-ahead
+    log next to it: its file alone is not all of it."""
+    earlier_file.unlink(missing_ok=True)
+    if (db_file.exists() and db_file.stat().st_size >= EARLIER_REGISTRY_MIN_BYTES
+            and not db_file.with_name(db_file.name + ".wal").exists()):
+        try:
+            os.link(db_file, earlier_file)
+        except OSError:
+            pass  # no hard links here: incremental builds start from a copy
+
+
+def record_build(db_file: Path, lake_root: Path, plan: BuildPlan) -> None:
+    """Write build_info into the file dbt builds into: the lake files the registry will hold the
+    records of (the next rebuild compares them with the lake), marking those this build reads
+    (read_lake reads exactly those), and the project it is built with."""
+    paths = sorted(plan.lake_files)
+    states = [plan.lake_files[path] for path in paths]
+    with duckdb.connect(str(db_file)) as con:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {BUILD_SCHEMA}")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {BUILD_SCHEMA}.build AS SELECT $kind AS kind, $reason AS reason, "
+            "$lake_root AS lake_root, $digest AS project_digest, current_timestamp AS started_at",
+            {"kind": plan.kind, "reason": plan.reason, "lake_root": str(lake_root), "digest": project_digest()},
+        )
+        con.execute(
+            f"CREATE OR REPLACE TABLE {BUILD_SCHEMA}.lake_files AS SELECT unnest($tables) AS lake_table, "
+            "unnest($paths) AS path, unnest($sizes) AS size_bytes, unnest($modified) AS modified_ns, "
+            "unnest($changed) AS changed_ns, unnest($read) AS read_by_this_build",
+            {"tables": [state.lake_table for state in states], "paths": paths,
+             "sizes": [state.size_bytes for state in states], "modified": [state.modified_ns for state in states],
+             "changed": [state.changed_ns for state in states], "read": [plan.reads(path) for path in paths]},
+        )
 
 
 def registry_row_counts(db_file: Path) -> dict[str, int]:
@@ -123,16 +349,21 @@ def registry_row_counts(db_file: Path) -> dict[str, int]:
         }
 
 
-def _dbt_build(lake_root: Path, db_file: Path) -> list[str]:
+def _dbt_build(lake_root: Path, db_file: Path, kind: str, arguments: list[str]) -> list[str]:
     """Run `dbt build` in-process; returns what failed (empty when everything passed)."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager  # dbt only here: ~1.5 s to import
     from dbt.cli.main import dbtRunner
 
     project = str(project_dir())
-    with _environment(QUANTBOT_LAKE=str(lake_root), QUANTBOT_DB=str(db_file), DBT_SEND_ANONYMOUS_USAGE_STATS="false"):
+    # QUANTBOT_REBUILD (full or incremental): read the lake files build_info plans (see
+    # macros/read_lake.sql); only read when a model runs, so dbt's parse does not depend on it.
+    with _environment(QUANTBOT_LAKE=str(lake_root), QUANTBOT_DB=str(db_file), QUANTBOT_REBUILD=kind,
+                      DBT_SEND_ANONYMOUS_USAGE_STATS="false"):
         try:
             result = dbtRunner().invoke(
-                ["build", "--project-dir", project, "--profiles-dir", project, "--log-level", "none"]
+                # --no-write-json: manifest.json is written twice per build otherwise (~0.4 s each)
+                ["build", "--project-dir", project, "--profiles-dir", project, "--log-level", "none", "--no-write-json",
+                 *arguments]
             )
         finally:
             DuckDBConnectionManager.close_all_connections()  # release the file: no lingering lock

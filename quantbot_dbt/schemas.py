@@ -154,7 +154,14 @@ REPORT_TEMPLATES = record({"templates": array(record({"name": STRING, "descripti
 
 # ---------------------------------------------------------------- registry
 
-REBUILD = record({"ok": BOOLEAN, "db": STRING, "row_counts": mapping(INTEGER), "failures": array(STRING)})
+REBUILD = record({
+    "ok": BOOLEAN, "db": STRING, "row_counts": mapping(INTEGER), "failures": array(STRING),
+    "build": record({
+        "kind": {"enum": ["full", "incremental", "none"],
+                 "description": "none: no lake file was added since the last build, nothing was built"},
+        "reason": STRING,
+    }),
+})
 COMPACTION = record({
     "dry_run": BOOLEAN, "files_before": INTEGER, "files_after": INTEGER,
     "folders": array(record({

@@ -1,1 +1,6 @@
+-- A table, not a view: the records this build read (every run file in a full build, the files
+-- added since the previous build in an incremental one), read from Parquet once rather than once
+-- per model and contract that uses them.
+{{ config(materialized='table') }}
+
 {{ read_lake('runs') }}

@@ -2,14 +2,45 @@
     one_content_per_id: an id may be in the lake more than once (a record re-sent), but always
     with the same content. Compares every column except registered_at and source_file; fails
     with one row per id that has two or more different contents, listing the files they are in.
--#}
-{% test one_content_per_id(model, column_name) %}
 
-with contents as (
-    select
-        * exclude (registered_at, source_file),
-        list(distinct source_file) as source_files
+    earlier (optional): the registry model the records fold into (`runs` for stg_runs). When
+    this build starts from an earlier registry (an incremental build reads only the lake files
+    added since then), the records read are also compared with the rows already registered
+    under the same ids, listed as `registry.<model> (an earlier build)`: the same id with new
+    content fails, whichever build first read it.
+-#}
+{% test one_content_per_id(model, column_name, earlier=none) %}
+
+{%- set earlier_relation = earlier_registry_relation(earlier) if earlier else none %}
+
+with records as (
+    select * exclude (registered_at)
     from {{ model }}
+    {%- if earlier_relation is not none %}
+    union all by name
+    select
+        * exclude (registered_at),
+        {{ sql_string(earlier_relation.schema ~ '.' ~ earlier_relation.identifier ~ ' (an earlier build)') }} as source_file
+    from {{ earlier_relation }}
+    where {{ column_name }} in (select {{ column_name }} from {{ model }})
+    {%- endif %}
+),
+
+repeated_ids as (
+    select {{ column_name }}
+    from records
+    group by {{ column_name }}
+    having count(*) > 1
+),
+
+{#- Only ids there more than once can have two contents: only their records are grouped by
+    every column (millions of wide rows grouped by the id alone are much cheaper). #}
+contents as (
+    select
+        * exclude (source_file),
+        list(distinct source_file) as source_files
+    from records
+    where {{ column_name }} is null or {{ column_name }} in (select {{ column_name }} from repeated_ids)
     group by all
 )
 

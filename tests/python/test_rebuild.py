@@ -107,6 +107,7 @@ def test_rebuild_on_an_empty_lake(quantbot, lake_root):
     assert result.code == 0, result.stderr
     document = result.json()
     assert document["ok"] is True and document["failures"] == []
+    assert document["build"] == {"kind": "full", "reason": f"there is no registry at {lake_root / 'quantbot.duckdb'} yet"}
     assert document["row_counts"] == {
         **{table: 0 for table in REGISTRY_TABLES}, "artifact_kinds": 4, "dataset_kinds": 3, "run_statuses": 2,
     }
