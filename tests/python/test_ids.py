@@ -11,6 +11,7 @@ from quantbot_dbt.ids import (
     parse_window,
     run_id_for,
     run_identity,
+    sha256_hex,
     validate_name,
 )
 
@@ -62,6 +63,13 @@ def test_artifact_id_is_the_sha256_of_run_kind_and_content():
     assert artifact_id_for(RUN_ID, "trades", "0" * 64) == (
         "fd4091628415929add12c4c675bb6cb04e7e996b4be8743c1350406f5313b4e4"
     )
+
+
+@pytest.mark.parametrize("text", ["trades", 'quo"te\\slash', "é\u2028\n\x00"])
+def test_artifact_id_hashes_exactly_the_canonical_json_of_its_fields(text):
+    # artifact_id_for spells the JSON out for speed; it must stay the canonical form.
+    fields = {"content_hash": text, "kind": text, "run_id": text}
+    assert artifact_id_for(text, text, text) == sha256_hex(canonical_json(fields))
 
 
 @pytest.mark.parametrize("bad", ["../x", "a/b", "", ".hidden", "o'brien", "a b", "x" * 129, "-x", "é"])
