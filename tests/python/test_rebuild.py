@@ -23,7 +23,7 @@ from quantbot_dbt.records import (
     register_runs,
 )
 from quantbot_dbt.registry import rebuild
-from quantbot_dbt.resolver import change_state, create_runset, runset_spec
+from quantbot_dbt.resolver import change_state, create_runset, event_record, runset_spec
 
 RUN_FOLDER = "engine_version=1.0.0/month=2025-10"  # where the base lake's first run is
 REGISTRY_TABLES = [
@@ -89,9 +89,9 @@ def worker_registry(built_base, tmp_path_factory):
     return db_file
 
 
-def tamper(lake_root, table, folder, records):
+def tamper(lake_root, table, folder, records, name="part-tampered.parquet"):
     """Write a file by hand, as a tamperer (or a buggy tool) would: no checks, no lock."""
-    path = table.folder(lake_root) / folder / "part-tampered.parquet"
+    path = table.folder(lake_root) / folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(records, schema=table.schema), path)
 
@@ -226,6 +226,13 @@ TAMPERS = {
         lambda root: tamper(root, lake.RESOLUTIONS, f"runset_id={a_resolution(root)['runset_id']}", [
             {**a_resolution(root), "event_seq": 1001, "resolution_id": "c" * 64}]),
         {"assert_resolution_hashes_recompute"},
+    ),
+    "event file whose name understates its highest event_seq": (
+        lambda root: tamper(root, lake.RUNSET_EVENTS, "", [
+            {**event_record(a_runset(root)["runset_id"], "described", description="edited by hand"),
+             "event_seq": 2000, "registered_at": a_runset(root)["registered_at"]}],
+            name=f"part-tampered-seq{1:019d}.parquet"),
+        {"assert_event_file_names_state_their_highest_event_seq"},
     ),
     "window that ends before it starts": (
         lambda root: tamper(root, lake.RUNS, RUN_FOLDER, [with_identity(
