@@ -13,7 +13,10 @@
 
 {%- set earlier_relation = earlier_registry_relation(earlier) if earlier else none %}
 
-with records as (
+{#- Not materialized: repeated_ids then reads the id column alone, and only the repeated ids'
+    records are held whole (materialized, the resolutions of 1M runs, with their member lists,
+    ran the build out of memory). #}
+with records as not materialized (
     select * exclude (registered_at)
     from {{ model }}
     {%- if earlier_relation is not none %}
