@@ -100,6 +100,11 @@ FULL_BUILD_NEEDED = "assert_incremental_artifacts_come_with_their_runs"
 # nothing, where copying gigabytes costs seconds, and as many again when the copy is written back
 # to disk. It then reads the lake files added since that older build (two appends' worth).
 EARLIER_REGISTRY_MIN_BYTES = 256 << 20
+# From this many bytes of lake, dbt builds one node at a time: at 1M runs several nodes (the
+# resolutions' 6M members, 5M artifacts grouped per run) each need most of DuckDB's memory limit,
+# and two of them at once ran the build out of memory. Below it, two at a time hide dbt's own
+# per-node cost, which is most of a small build.
+ONE_NODE_AT_A_TIME_MIN_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -129,12 +134,14 @@ class BuildPlan:
         new files (its staging model and everything downstream, with their contracts); the rest of
         the registry is already right in the copy it starts from. Unit tests check the project's SQL,
         which has not changed since the registry was built (else this would be a full build)."""
+        lake_bytes = sum(lake_file.size_bytes for lake_file in self.lake_files.values())
+        threads = ["--threads", "1"] if lake_bytes >= ONE_NODE_AT_A_TIME_MIN_BYTES else []
         if self.kind != "incremental":
-            return []
+            return threads
         tables = {self.lake_files[path].lake_table for path in self.new_files}
         if tables & set(INCREMENTAL_TABLES):
             tables |= set(INCREMENTAL_TABLES)
-        return ["--select", *(f"stg_{name}+" for name in sorted(tables)), "--exclude", "test_type:unit"]
+        return [*threads, "--select", *(f"stg_{name}+" for name in sorted(tables)), "--exclude", "test_type:unit"]
 
     def document(self) -> dict[str, str]:
         return {"kind": self.kind, "reason": self.reason}
