@@ -356,3 +356,15 @@ def test_changed_or_compacted_files_and_late_artifacts_force_a_full_build(tmp_pa
     # The full build it fell back to names what is wrong: the run says how many artifacts it has.
     assert not result.ok
     assert [failure.split(":")[0] for failure in result.failures] == ["test assert_run_artifact_counts_match_artifacts"]
+
+
+def test_a_large_lake_is_built_one_node_at_a_time():
+    """At 1M runs two memory-heavy nodes at once ran out of DuckDB's memory limit."""
+    def plan(kind, lake_bytes):
+        lake_files = {"runs/part-1.parquet": registry.LakeFile("runs", lake_bytes, 0, 0)}
+        return registry.BuildPlan(kind, "a reason", lake_files, frozenset(lake_files))
+
+    assert plan("full", registry.ONE_NODE_AT_A_TIME_MIN_BYTES - 1).dbt_arguments() == []
+    assert plan("full", registry.ONE_NODE_AT_A_TIME_MIN_BYTES).dbt_arguments() == ["--threads", "1"]
+    assert plan("incremental", registry.ONE_NODE_AT_A_TIME_MIN_BYTES).dbt_arguments() == [
+        "--threads", "1", "--select", "stg_artifacts+", "stg_runs+", "--exclude", "test_type:unit"]
