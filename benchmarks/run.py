@@ -120,7 +120,7 @@ class Measurement:
     target_10k: float | None  # seconds; None: no target
     target_1m: float | None
     measure: Callable[[Bench], Figures]
-    status: str = ""  # why the row does not measure the finished feature yet
+    status: str = ""  # a note printed under the table (e.g. a row without a target)
     rss_target_1m: int | None = None
     ratio_target: float | None = None  # the target bounds the ratio to the floor, not seconds
 
@@ -430,8 +430,17 @@ def measure_membership_query(bench: Bench) -> Figures:
         seconds = repeat(lambda: con.execute(query, {"name": generate.MEASURED_RUNSET}).fetchall(), repetitions)
         floor = repeat(lambda: con.execute("SELECT * FROM registry.runs WHERE run_id IN (SELECT unnest($ids))",
                                            {"ids": ids}).fetchall(), repetitions)
+        # Where the time goes: the query alone (rows counted, none fetched), and the rows fetched
+        # as Arrow (what a DataFrame user gets) instead of Python tuples.
+        query_only = repeat(lambda: con.execute(f"SELECT count(*) FROM ({query})",
+                                                {"name": generate.MEASURED_RUNSET}).fetchall(), repetitions)
+        as_arrow = repeat(lambda: con.sql(query, params={"name": generate.MEASURED_RUNSET}).to_arrow_table(),
+                          repetitions)
         (registry_runs,) = con.execute("SELECT count(*) FROM registry.runs").fetchall()[0]
-    return Figures(seconds, floor, details={"members": len(ids), "registry_runs": registry_runs})
+    return Figures(seconds, floor, details={
+        "members": len(ids), "registry_runs": registry_runs,
+        "query_only_median_s": statistics.median(query_only), "fetched_as_arrow_median_s": statistics.median(as_arrow),
+    })
 
 
 # ---------------------------------------------------------------- a lake of single-run registrations

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import lake
@@ -108,13 +109,14 @@ def merge(con: duckdb.DuckDBPyConnection, folder_plan: FolderPlan) -> tuple[Path
     """Write the distinct rows of the sources to a hidden temp file in their folder, fsynced,
     and prove it holds exactly those rows. Returns the temp file and the name it takes at the swap."""
     table = lake.TABLES[folder_plan.table]
-    final_path = folder_plan.folder / lake.part_file_name()
-    temp_path = folder_plan.folder / f".{final_path.name}.tmp"
     sources = [str(path) for path in folder_plan.sources]
     con.read_parquet(sources, hive_partitioning=False).create_view("source_rows")
     # Sorted by id: deterministic, and row-group statistics then prune lookups by id.
     merged = con.sql(f"SELECT DISTINCT * FROM source_rows ORDER BY {table.id_column}, registered_at")
     arrow_table = merged.to_arrow_table().cast(table.schema)
+    highest_event_seq = pc.max(arrow_table["event_seq"]).as_py() if table in lake.EVENT_TABLES else None
+    final_path = folder_plan.folder / lake.part_file_name(highest_event_seq)
+    temp_path = folder_plan.folder / f".{final_path.name}.tmp"
     try:
         with open(temp_path, "wb") as out:
             pq.write_table(arrow_table, out, compression="zstd", row_group_size=ROW_GROUP_ROWS)

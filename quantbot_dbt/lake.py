@@ -25,6 +25,7 @@ import datetime as dt
 import fcntl
 import functools
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,10 +250,28 @@ def months_between(first: str, last: str) -> Callable[[str], bool]:
     return lambda month: first[:7] <= month <= last[:7]
 
 
-def part_file_name() -> str:
+def part_file_name(highest_event_seq: int | None = None) -> str:
     # Timestamp for humans and ordering, uuid4 so that no two writers (processes, threads,
     # the same microsecond) can ever produce the same name.
-    return f"part-{utc_now():%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}.parquet"
+    stated_seq = "" if highest_event_seq is None else f"-seq{highest_event_seq:019d}"
+    return f"part-{utc_now():%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}{stated_seq}.parquet"
+
+
+# An event table's file states its highest event_seq in its name (`...-seq<19 digits>.parquet`),
+# so the next event_seq comes from a folder listing instead of opening every event file (one
+# per state change until a compaction). A dbt contract checks every name against its records.
+EVENT_SEQ_IN_NAME = re.compile(r"-seq(\d{19})\.parquet$")
+
+
+def event_seq_in_name(path: str) -> int | None:
+    """The highest event_seq a file's name states, or None (a file not named by our writers)."""
+    match = EVENT_SEQ_IN_NAME.search(path)
+    return int(match.group(1)) if match else None
+
+
+def highest_event_seq(records: list[dict[str, Any]], table: Table) -> int | None:
+    """What an event table's file name states about these records; None for other tables."""
+    return max(record["event_seq"] for record in records) if table in EVENT_TABLES else None
 
 
 def partition_folder(table: Table, lake_root: Path, values: tuple[str, ...]) -> Path:
@@ -341,7 +360,7 @@ def append(lake_root: Path, batches: list[Batch]) -> list[Path]:
                     continue
                 folder = partition_folder(batch.table, lake_root, values)
                 folder.mkdir(parents=True, exist_ok=True)
-                final_path = folder / part_file_name()
+                final_path = folder / part_file_name(highest_event_seq(records, batch.table))
                 temp_path = folder / f".{final_path.name}.tmp"
                 pending.append((temp_path, final_path))
                 arrow_table = pa.Table.from_pylist(records, schema=batch.table.schema)

@@ -216,14 +216,23 @@ def find_runset(con: duckdb.DuckDBPyConnection, lake_root: Path, ref: str) -> tu
 
 
 def next_event_seq(con: duckdb.DuckDBPyConnection, lake_root: Path) -> int:
-    """One more than any event_seq in the lake; only meaningful under the write lock."""
-    highest = 0
+    """One more than any event_seq in the lake; only meaningful under the write lock.
+
+    Our writers name each event file after its highest event_seq, so only a file without that
+    name (hand-made) is opened: a state change costs a folder listing, not a read of every
+    event file written since the last compaction."""
+    highest, unnamed = 0, []
     for table in lake.EVENT_TABLES:
-        paths = lake.files(lake_root, table)
-        if paths:
-            (value,) = con.execute("SELECT max(event_seq) FROM read_parquet($paths, union_by_name = true)",
-                                   {"paths": paths}).fetchall()[0]
-            highest = max(highest, value or 0)
+        for path in lake.files(lake_root, table):
+            stated = lake.event_seq_in_name(path)
+            if stated is None:
+                unnamed.append(path)
+            else:
+                highest = max(highest, stated)
+    if unnamed:
+        (value,) = con.execute("SELECT max(event_seq) FROM read_parquet($paths, union_by_name = true)",
+                               {"paths": unnamed}).fetchall()[0]
+        highest = max(highest, value or 0)
     return highest + 1
 
 

@@ -118,6 +118,22 @@ def test_compaction_keeps_every_record_the_registry_and_every_resolution_hash(sm
     assert fresh["resolution_hash"] == history_before["q4_completed"]["resolutions"][0]["resolution_hash"]
 
 
+def test_merged_event_files_state_their_highest_event_seq_and_the_sequence_goes_on(small_lake):
+    compaction.compact(small_lake)
+
+    highest_in_lake = 0
+    for table in lake.EVENT_TABLES:
+        for path in lake.files(small_lake, table):
+            highest_in_file = max(pq.read_table(path, columns=["event_seq"]).column(0).to_pylist())
+            assert lake.event_seq_in_name(path) == highest_in_file, path
+            highest_in_lake = max(highest_in_lake, highest_in_file)
+    assert highest_in_lake == 9
+    change_state(small_lake, "golden", "unfreeze")
+    (unfrozen,) = [row for row in pq.read_table(lake.RUNSET_EVENTS.folder(small_lake)).to_pylist()
+                   if row["event"] == "unfrozen"]
+    assert unfrozen["event_seq"] == 10
+
+
 def test_compacting_a_compacted_lake_changes_nothing(small_lake, quantbot):
     quantbot("registry", "compact", check=True)
     files = lake_files(small_lake)

@@ -1,6 +1,7 @@
 """`quantbot registry rebuild`: a real `dbt build` of the real lake; tampered lakes fail by name."""
 
 import datetime as dt
+import hashlib
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ from quantbot_dbt.records import (
     register_runs,
 )
 from quantbot_dbt.registry import rebuild
-from quantbot_dbt.resolver import change_state, create_runset, runset_spec
+from quantbot_dbt.resolver import change_state, create_runset, event_record, resolution_id_for, runset_spec
 
 RUN_FOLDER = "engine_version=1.0.0/month=2025-10"  # where the base lake's first run is
 REGISTRY_TABLES = [
@@ -89,9 +90,9 @@ def worker_registry(built_base, tmp_path_factory):
     return db_file
 
 
-def tamper(lake_root, table, folder, records):
+def tamper(lake_root, table, folder, records, name="part-tampered.parquet"):
     """Write a file by hand, as a tamperer (or a buggy tool) would: no checks, no lock."""
-    path = table.folder(lake_root) / folder / "part-tampered.parquet"
+    path = table.folder(lake_root) / folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(records, schema=table.schema), path)
 
@@ -227,6 +228,19 @@ TAMPERS = {
             {**a_resolution(root), "event_seq": 1001, "resolution_id": "c" * 64}]),
         {"assert_resolution_hashes_recompute"},
     ),
+    "event file whose name understates its highest event_seq": (
+        lambda root: tamper(root, lake.RUNSET_EVENTS, "", [
+            {**event_record(a_runset(root)["runset_id"], "described", description="edited by hand"),
+             "event_seq": 2000, "registered_at": a_runset(root)["registered_at"]}],
+            name=f"part-tampered-seq{1:019d}.parquet"),
+        {"assert_event_file_names_state_their_highest_event_seq"},
+    ),
+    "resolution that lists a run twice": (
+        lambda root: tamper(root, lake.RESOLUTIONS, f"runset_id={a_resolution(root)['runset_id']}", [
+            twice_listed(a_resolution(root))]),
+        # What keeps registry.resolution_members unique (it has no primary key).
+        {"assert_resolution_hashes_recompute"},
+    ),
     "window that ends before it starts": (
         lambda root: tamper(root, lake.RUNS, RUN_FOLDER, [with_identity(
             a_run(root, seed=5, window_to=dt.date(2025, 9, 30)))]),
@@ -251,6 +265,14 @@ def test_each_tampered_lake_fails_exactly_its_contract(base, worker_registry, ca
 def a_runset(lake_root):
     with duckdb.connect() as con:
         return lake.records(con, lake_root, lake.RUNSETS)[0]
+
+
+def twice_listed(resolution):
+    """The resolution's first member listed twice, with an id, hash and count that agree with that list."""
+    run_ids = [resolution["run_ids"][0]] * 2
+    resolution_hash = hashlib.sha256("\n".join(run_ids).encode()).hexdigest()
+    return {**resolution, "run_ids": run_ids, "run_count": 2, "event_seq": 1002, "resolution_hash": resolution_hash,
+            "resolution_id": resolution_id_for(resolution["runset_id"], 1002, resolution_hash)}
 
 
 def a_resolution(lake_root):

@@ -658,6 +658,27 @@ def test_state_changes_at_the_same_instant_are_ordered_by_sequence(q4, lake_root
     assert {row["registered_at"] for row in events + recorded} == {instant}
     sequence = sorted(row["event_seq"] for row in events + recorded)
     assert len(set(sequence)) == len(sequence) == 15
+    # Each file's name states its event_seq: the next one comes from a folder listing.
+    resolution_files, _ = rows("resolutions")
+    stated = sorted(lake_module.event_seq_in_name(str(path)) for path in event_files + resolution_files)
+    assert stated == sequence
+
+
+def test_an_event_file_without_a_stated_event_seq_is_read_for_the_next_one(q4, lake_root):
+    """A file not named by our writers (by hand, an older lake) cannot be skipped: its records count."""
+    register(lake_root, q4_run(1))
+    runset_id = resolver.create_runset(lake_root, "by_hand", resolver.runset_spec([Q4])).runset_id
+    resolver.change_state(lake_root, "by_hand", "freeze", resolver.resolve(lake_root, "by_hand")["resolution_id"])
+    hand_made = lake_module.RUNSET_EVENTS.folder(lake_root) / "part-by-hand.parquet"
+    pq.write_table(pa.Table.from_pylist(
+        [{**resolver.event_record(runset_id, "described", description="by hand"), "event_seq": 41,
+          "registered_at": dt.datetime(2026, 1, 1)}], schema=lake_module.RUNSET_EVENTS.schema), hand_made)
+
+    resolver.change_state(lake_root, "by_hand", "unfreeze")
+
+    events = pq.read_table(lake_module.RUNSET_EVENTS.folder(lake_root)).to_pylist()
+    assert sorted((row["event_seq"], row["event"]) for row in events) == [
+        (2, "frozen"), (41, "described"), (42, "unfrozen")]
 
 
 # ---------------------------------------------------------------- 10. empty selection
