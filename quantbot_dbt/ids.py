@@ -16,10 +16,10 @@ from typing import Any, Iterable
 
 # Names that may become a folder (partition value), a glob or a SQL literal: no separators,
 # no quotes, no leading dot, so `../x`, `a/b` and `o'brien` are refused before they go anywhere.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-ID_PREFIX_PATTERN = re.compile(r"^[0-9a-f]{8,64}$")
-DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Anchored with \Z, not $: Python's $ also matches before a final newline, which let "v1\n" in.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+ID_PREFIX_PATTERN = re.compile(r"^[0-9a-f]{8,64}\Z")
+DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 MIN_PREFIX_LENGTH = 8
 
 

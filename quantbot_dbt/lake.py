@@ -260,7 +260,7 @@ def part_file_name(highest_event_seq: int | None = None) -> str:
 # An event table's file states its highest event_seq in its name (`...-seq<19 digits>.parquet`),
 # so the next event_seq comes from a folder listing instead of opening every event file (one
 # per state change until a compaction). A dbt contract checks every name against its records.
-EVENT_SEQ_IN_NAME = re.compile(r"-seq(\d{19})\.parquet$")
+EVENT_SEQ_IN_NAME = re.compile(r"-seq(\d{19})\.parquet\Z")
 
 
 def event_seq_in_name(path: str) -> int | None:

@@ -72,7 +72,7 @@ def test_artifact_id_hashes_exactly_the_canonical_json_of_its_fields(text):
     assert artifact_id_for(text, text, text) == sha256_hex(canonical_json(fields))
 
 
-@pytest.mark.parametrize("bad", ["../x", "a/b", "", ".hidden", "o'brien", "a b", "x" * 129, "-x", "é"])
+@pytest.mark.parametrize("bad", ["../x", "a/b", "", ".hidden", "o'brien", "a b", "x" * 129, "-x", "é", "v1\n"])
 def test_names_that_could_escape_a_path_or_a_quote_are_refused(bad):
     with pytest.raises(InputError):
         validate_name(bad, "id")

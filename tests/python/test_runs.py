@@ -94,6 +94,8 @@ def test_a_wrong_id_is_refused_with_the_computed_one(quantbot, datasets, lake_ro
         ({"--from": "2026-01-01"}, "error: --from 2026-01-01 is after --to 2025-12-31"),
         ({"--engine-version": "../1.0"}, f"error: invalid engine version '../1.0': {NAME_RULE}"),
         ({"--engine-version": "1.0/x"}, f"error: invalid engine version '1.0/x': {NAME_RULE}"),
+        # Python's $ matches before a final newline; the name rules must not.
+        ({"--engine-version": "1.0\n"}, f"error: invalid engine version '1.0\\n': {NAME_RULE}"),
         ({"--caller": "o'brien"}, f"error: invalid caller \"o'brien\": {NAME_RULE}"),
         ({"--seed": "4.2"}, "error: invalid seed '4.2': expected an integer"),
         ({"--status": "done"}, "error: unknown status 'done': expected one of completed, failed"),
