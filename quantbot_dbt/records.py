@@ -7,11 +7,13 @@ lock, so two processes sending the same record cannot both append it.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import duckdb
 
@@ -151,8 +153,33 @@ def run_records(
 
 def register_runs(lake_root: Path, run_inputs: Iterable[RunInput]) -> Registration:
     """All or nothing: any bad record refuses the whole call before anything is written."""
-    runs: dict[str, dict[str, Any]] = {}
-    artifacts_by_run: dict[str, dict[str, dict[str, Any]]] = {}
+    with cyclic_gc_paused():
+        runs, artifacts_by_run, where_by_run = validated_runs(run_inputs)
+        return append_new_runs(lake_root, runs, artifacts_by_run, where_by_run)
+
+
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """A bulk registration allocates millions of small dicts and lists, none of them in a cycle,
+    and every burst of allocations made Python's cycle collector walk all live objects again:
+    about a sixth of a 100,000-run call. Reference counting still frees everything."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+RunsById = dict[str, dict[str, Any]]
+ArtifactsByRun = dict[str, dict[str, dict[str, Any]]]
+
+
+def validated_runs(run_inputs: Iterable[RunInput]) -> tuple[RunsById, ArtifactsByRun, dict[str, str]]:
+    """Each distinct run's record, its artifacts by id, and where it was given ("line 3")."""
+    runs: RunsById = {}
+    artifacts_by_run: ArtifactsByRun = {}
     where_by_run: dict[str, str] = {}
     files_read: dict[str, FileFacts] = {}
     for run_input in run_inputs:
@@ -172,7 +199,14 @@ def register_runs(lake_root: Path, run_inputs: Iterable[RunInput]) -> Registrati
         where_by_run[run_id] = run_input.where
     if not runs:
         raise InputError("no runs to register")
+    return runs, artifacts_by_run, where_by_run
 
+
+def append_new_runs(
+    lake_root: Path, runs: RunsById, artifacts_by_run: ArtifactsByRun, where_by_run: dict[str, str]
+) -> Registration:
+    """Under the write lock: refuse unknown datasets and changed runs, skip unchanged ones,
+    append the rest with their artifacts."""
     registration = Registration()
     with lake.write_lock(lake_root):
         con = duckdb.connect()
@@ -222,9 +256,7 @@ class FileFacts:
     row_count: int | None
 
 
-def run_batches(
-    runs: list[dict[str, Any]], artifacts_by_run: dict[str, dict[str, dict[str, Any]]], registered_at: Any
-) -> list[lake.Batch]:
+def run_batches(runs: list[dict[str, Any]], artifacts_by_run: ArtifactsByRun, registered_at: Any) -> list[lake.Batch]:
     """The lake batches of new runs and their artifacts, stamped, in their partition folders.
     Artifacts come first: once a run is visible, all of its artifacts already are."""
     run_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}

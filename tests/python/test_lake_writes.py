@@ -5,7 +5,9 @@ import sys
 import textwrap
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from conftest import lake_files
 
 from quantbot_dbt import lake
@@ -82,3 +84,14 @@ def test_a_write_interrupted_before_its_rename_leaves_no_visible_file(lake_root)
 def test_part_file_names_never_repeat():
     names = {lake.part_file_name() for _ in range(10_000)}
     assert len(names) == 10_000
+
+
+def test_an_append_that_fails_part_way_leaves_no_file(lake_root):
+    # The first file is being written (in the writer thread) when the second batch's rows fail
+    # to convert: neither is published and no temp file is left behind.
+    good = {"dataset_id": "d1", "kind": "ohlcv", "meta": {}, "registered_at": lake.utc_now()}
+    bad = {**good, "dataset_id": "d2", "registered_at": "not a time"}
+    batches = [lake.Batch(lake.DATASETS, {(): [good] * 1000}), lake.Batch(lake.DATASETS, {(): [bad]})]
+    with pytest.raises(pa.ArrowTypeError, match="object of type <class 'str'> cannot be converted to int"):
+        lake.append(lake_root, batches)
+    assert lake_files(lake_root) == []
