@@ -354,9 +354,11 @@ def append(lake_root: Path, batches: list[Batch]) -> list[Path]:
 
     pending: list[tuple[Path, Path]] = []
     try:
-        # Encoding, compressing and fsyncing a file release the GIL, so a thread writes each
-        # file while the next one's rows are converted: a bulk registration writes ~100 files.
-        with ThreadPoolExecutor(max_workers=1) as writer:
+        # Encoding, compressing and fsyncing a file release the GIL, so threads write the files
+        # while the next one's rows are converted: a bulk registration writes ~100 files. Two
+        # writers kept up with the conversion of a 10k-run batch (append 0.63 s -> 0.50 s; one
+        # writer fell behind, four slowed the conversion down).
+        with ThreadPoolExecutor(max_workers=2) as writer:
             writes = []
             for batch in batches:
                 for values, records in batch.groups.items():
