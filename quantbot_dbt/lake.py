@@ -448,9 +448,11 @@ def scan_sql(lake_root: Path, table: Table, partition: Partition | None = None) 
             f"hive_partitioning = false) UNION ALL BY NAME SELECT {shape} WHERE false)")
 
 
-def distinct_sql(lake_root: Path, table: Table, partition: Partition | None = None) -> str:
-    """One row per distinct record; a record sent twice keeps its first registration time."""
-    return (f"SELECT * EXCLUDE (registered_at), min(registered_at) AS registered_at "
+def distinct_sql(lake_root: Path, table: Table, partition: Partition | None = None, without: tuple[str, ...] = ()) -> str:
+    """One row per distinct record; a record sent twice keeps its first registration time.
+    Columns `without` are not read at all (records differing only there fold into one)."""
+    excluded = ", ".join(quoted(name) for name in ("registered_at", *without))
+    return (f"SELECT * EXCLUDE ({excluded}), min(registered_at) AS registered_at "
             f"FROM ({scan_sql(lake_root, table, partition)}) GROUP BY ALL")
 
 
@@ -470,10 +472,12 @@ def records(
     partition: Partition | None = None,
     order_by: str | None = None,
     limit: int | None = None,
+    without: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """Records of a table as dicts; `where` is SQL written by this package, user values go in
-    `params`. An id with two different records is an error, never a silent pick."""
-    sql = (f"SELECT * FROM ({distinct_sql(lake_root, table, partition)}) "
+    `params`. An id with two different records is an error, never a silent pick (`without`:
+    columns left unread, see distinct_sql)."""
+    sql = (f"SELECT * FROM ({distinct_sql(lake_root, table, partition, without)}) "
            f"WHERE {where} ORDER BY {order_by or table.id_column}")
     if limit is not None:
         sql += f" LIMIT {int(limit)}"

@@ -719,6 +719,25 @@ def test_an_unreadable_run_file_fails_the_resolve_instead_of_matching_nothing(un
     assert lake_files(lake_root) == before
 
 
+def test_a_resolution_whose_member_list_was_altered_by_hand_is_refused_when_shown(q4, lake_root, quantbot, cli):
+    """States hold resolutions without their member lists; the one an answer shows is read in full,
+    so a second record of it with other run ids is an error, never a silent pick."""
+    register(lake_root, q4_run(1), q4_run(2))
+    cli(*BROOK_CREATE)
+    first = cli("runset", "resolve", BROOK)
+    folder = lake_module.RESOLUTIONS.folder(lake_root) / f"runset_id={first['runset_id']}"
+    (recorded,) = pq.read_table(folder, schema=lake_module.RESOLUTIONS.schema).to_pylist()
+    altered = {**recorded, "run_ids": recorded["run_ids"][:1]}
+    pq.write_table(pa.Table.from_pylist([altered], schema=lake_module.RESOLUTIONS.schema),
+                   folder / f"part-by-hand-seq{recorded['event_seq']:019d}.parquet")
+    assert cli("runset", "history", BROOK)["resolutions"][0]["run_count"] == 2  # history shows no member list
+    assert_one_error_line(
+        quantbot("runset", "resolve", BROOK),
+        f"error: resolution_id {first['resolution_id']} has two different records in the lake; "
+        "`quantbot registry rebuild` names the contract it breaks",
+    )
+
+
 def test_a_run_file_outside_the_partition_layout_is_still_selected(universe, lake_root, cli):
     """Resolve prunes month= folders by the window; a file it cannot place (no month= folder above
     it: made by hand, or by an older layout) is read anyway, never silently skipped (#5, #10)."""
