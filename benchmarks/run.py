@@ -772,7 +772,9 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(), "python": platform.python_version(),
         "duckdb": duckdb.__version__, "pyarrow": pa.__version__,
         "dbt_core": version("dbt-core"), "dbt_duckdb": version("dbt-duckdb"),
-        "git_commit": git("rev-parse", "HEAD"), "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        # Dirty: a change to the code measured. Results files written by an earlier size do not count.
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")),
         "load_average_at_start": os.getloadavg(),
     }
 
