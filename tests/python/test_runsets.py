@@ -12,6 +12,7 @@ import hashlib
 import json
 import shutil
 import time
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -734,6 +735,25 @@ def test_a_resolution_whose_member_list_was_altered_by_hand_is_refused_when_show
     assert_one_error_line(
         quantbot("runset", "resolve", BROOK),
         f"error: resolution_id {first['resolution_id']} has two different records in the lake; "
+        "`quantbot registry rebuild` names the contract it breaks",
+    )
+
+
+def test_a_run_record_written_twice_is_one_member_and_a_run_with_two_contents_is_refused(q4, lake_root, quantbot, cli):
+    """The same run record in two files (re-sent, or copied by hand) is one member. A second record of
+    a run id with other content is an error naming the run, never a silent pick of one of them."""
+    first, second = register(lake_root, q4_run(1), q4_run(2))
+    (run_file,) = lake_module.files(lake_root, lake_module.RUNS)
+    copy = Path(run_file).with_name("part-by-hand-copy.parquet")
+    shutil.copyfile(run_file, copy)
+    resolution = cli(*BROOK_CREATE, "--resolve")["resolution"]
+    assert (resolution["run_count"], resolution["resolution_hash"]) == (2, resolution_hash([first, second]))
+    records = pq.read_table(run_file, schema=lake_module.RUNS.schema).to_pylist()
+    altered = [{**record, "status": "failed"} if record["run_id"] == second else record for record in records]
+    pq.write_table(pa.Table.from_pylist(altered, schema=lake_module.RUNS.schema), copy)
+    assert_one_error_line(
+        quantbot("runset", "resolve", BROOK, "--force"),
+        f"error: run_id {second} has two different records in the lake; "
         "`quantbot registry rebuild` names the contract it breaks",
     )
 
