@@ -11,6 +11,7 @@ import contextlib
 import gc
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -259,17 +260,41 @@ class FileFacts:
 
 def run_batches(runs: list[dict[str, Any]], artifacts_by_run: ArtifactsByRun, registered_at: Any) -> list[lake.Batch]:
     """The lake batches of new runs and their artifacts, stamped, in their partition folders.
-    Artifacts come first: once a run is visible, all of its artifacts already are."""
-    run_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    artifact_groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    Artifacts come first: once a run is visible, all of its artifacts already are. Gathered column
+    by column (see lake.Batch): a bulk registration writes millions of them."""
+    stamps = ("artifact_count", "registered_at")
+    run_fields = [column.name for column in lake.RUNS.columns if column.name not in stamps]
+    artifact_fields = [column.name for column in lake.ARTIFACTS.columns if column.name not in stamps]
+    run_groups: dict[tuple[str, ...], lake.Columns] = {}
+    artifact_groups: dict[tuple[str, ...], lake.Columns] = {}
     for run in runs:
         month = lake.month_of(run["window_from"])
         artifacts = artifacts_by_run[run["run_id"]]
-        run_groups.setdefault((run["engine_version"], month), []).append(
-            {**run, "artifact_count": len(artifacts), "registered_at": registered_at})
+        run_columns = group_columns(run_groups, (run["engine_version"], month), lake.RUNS)
+        for name in run_fields:
+            run_columns[name].append(run[name])
+        run_columns["artifact_count"].append(len(artifacts))
         for artifact in artifacts.values():
-            artifact_groups.setdefault((artifact["kind"], month), []).append({**artifact, "registered_at": registered_at})
-    return [lake.Batch(lake.ARTIFACTS, artifact_groups), lake.Batch(lake.RUNS, run_groups)]
+            artifact_columns = group_columns(artifact_groups, (artifact["kind"], month), lake.ARTIFACTS)
+            for name in artifact_fields:
+                artifact_columns[name].append(artifact[name])
+    batches = []
+    for table, groups in ((lake.ARTIFACTS, artifact_groups), (lake.RUNS, run_groups)):
+        for columns in groups.values():
+            columns["registered_at"] = [registered_at] * len(columns[table.id_column])
+        batches.append(lake.Batch(table, groups))
+    return batches
+
+
+def group_columns(groups: dict[tuple[str, ...], lake.Columns], values: tuple[str, ...], table: lake.Table) -> lake.Columns:
+    """The column lists of one partition's records, started empty when the partition is new."""
+    columns = groups.get(values)
+    if columns is None:
+        columns = groups[values] = {column.name: [] for column in table.columns}
+    return columns
+
+
+ARTIFACT_SPEC_KEYS = frozenset({"kind", "uri"})
 
 
 def artifact_record(run_id: str, spec: Any, files_read: dict[str, FileFacts] | None = None) -> dict[str, Any]:
@@ -279,7 +304,7 @@ def artifact_record(run_id: str, spec: Any, files_read: dict[str, FileFacts] | N
         if not sep:
             raise InputError(f"invalid artifact {spec!r}: expected KIND=URI")
         spec = {"kind": kind, "uri": uri}
-    if not isinstance(spec, dict) or set(spec) != {"kind", "uri"}:
+    if not isinstance(spec, dict) or spec.keys() != ARTIFACT_SPEC_KEYS:
         raise InputError(f"invalid artifact {spec!r}: expected an object with exactly 'kind' and 'uri'")
     kind = check_vocabulary(spec["kind"], "artifact_kinds", "artifact kind")
     # Keyed by the uri as given: the same text names the same file within one call.
@@ -413,7 +438,13 @@ def param_values(params: Any) -> dict[str, str]:
 def metric_values(metrics: Any) -> dict[str, float]:
     if not isinstance(metrics, dict):
         raise InputError(f"invalid metrics {metrics!r}: expected an object")
-    return {validate_name(key, "metric key"): parse_number(value, f"metric {key}") for key, value in sorted(metrics.items())}
+    values = {}
+    for key, value in sorted(metrics.items()):
+        validate_name(key, "metric key")
+        # A finite float is already its value; only anything else goes through parse_number (and
+        # pays for the text naming the metric in its error message).
+        values[key] = value if type(value) is float and math.isfinite(value) else parse_number(value, f"metric {key}")
+    return values
 
 
 def existing_records(

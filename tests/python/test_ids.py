@@ -40,6 +40,14 @@ def test_run_id_is_the_sha256_of_the_canonical_form():
     assert run_id_for(IDENTITY) == RUN_ID
 
 
+@pytest.mark.parametrize("text", ["trades", 'quo"te\\slash', "é\u2028\n\x00"])
+@pytest.mark.parametrize("seed", [0, -(2**63), 2**63 - 1])
+def test_run_id_hashes_exactly_the_canonical_json_of_the_identity(text, seed):
+    # run_id_for spells the JSON out for speed; it must stay the canonical form.
+    identity = run_identity([text, "b"], text, text, seed, ["a", text], dt.date(2025, 1, 1), dt.date(2025, 1, 2))
+    assert run_id_for(identity) == sha256_hex(canonical_json(identity))
+
+
 def test_order_of_callers_and_datasets_does_not_change_the_id():
     reordered = run_identity(
         ["alerts_v1", "ohlcv_v2_2025Q4"], "momentum_v3a1", "1.0.0", 42,

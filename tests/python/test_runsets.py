@@ -304,9 +304,8 @@ def test_a_run_file_without_artifact_counts_is_counted_from_the_artifact_files(u
               "artifacts": [{"kind": "diagnostics", "uri": str(path)} for path in outputs]}
     record, artifacts = run_records(RunInput(fields))
     batches = run_batches([record], {record["run_id"]: {a["artifact_id"]: a for a in artifacts}}, lake_module.utc_now())
-    for rows in batches[1].groups.values():
-        for row in rows:
-            row["artifact_count"] = None  # as a writer without the column
+    for columns in batches[1].groups.values():
+        columns["artifact_count"] = [None]  # as a writer without the column
     lake_module.append(lake_root, batches)
 
     created = cli("runset", "create", "--id", "older", "--dataset", "D3", "--resolve")
