@@ -37,6 +37,7 @@ RUN_REQUIRED_FIELDS = (
     "dataset_ids", "strategy_hash", "engine_version", "seed", "callers", "window_from", "window_to", "status",
 )
 RUN_OPTIONAL_FIELDS = ("strategy_family", "params", "metrics", "run_id", "artifacts")
+RUN_FIELDS = frozenset(RUN_REQUIRED_FIELDS + RUN_OPTIONAL_FIELDS)
 
 
 @dataclass
@@ -114,9 +115,8 @@ def run_records(
     artifacts of a call is read once."""
     fields = run_input.fields
     try:
-        unknown = sorted(set(fields) - set(RUN_REQUIRED_FIELDS) - set(RUN_OPTIONAL_FIELDS))
-        if unknown:
-            raise InputError(f"unknown field(s) {', '.join(unknown)}")
+        if not fields.keys() <= RUN_FIELDS:
+            raise InputError(f"unknown field(s) {', '.join(sorted(fields.keys() - RUN_FIELDS))}")
         missing = [name for name in RUN_REQUIRED_FIELDS if fields.get(name) in (None, "", [])]
         if missing:
             raise InputError(f"missing field(s) {', '.join(missing)}")
