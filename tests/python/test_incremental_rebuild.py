@@ -22,7 +22,7 @@ from quantbot_dbt.project import project_dir
 from quantbot_dbt.records import RunInput, dataset_record, register_dataset, register_runs
 from quantbot_dbt.registry import rebuild
 from quantbot_dbt.resolver import change_state, resolve, tag_run
-from test_rebuild import a_run, base_lake, tamper, with_identity
+from test_rebuild import a_run, an_artifact, base_lake, tamper, with_identity
 
 SEEDS = ("artifact_kinds", "dataset_kinds", "run_statuses")
 
@@ -252,6 +252,17 @@ INCREMENTAL_TAMPERS = {
         lambda root: [(lake.RUNS, run_folder(root), [with_identity(a_run(root, seed=99, dataset_ids=["nope"]))])],
         {"run_dataset_is_registered"},
     ),
+    # Both contracts check only the records this build read: these show they read the new ones.
+    "artifact of an unregistered run": (
+        lambda root: [(lake.ARTIFACTS, artifact_folder_of(root, a_run(root)["run_id"]), [
+            {**an_artifact(root), "run_id": "e" * 64, "artifact_id": artifact_id_for("e" * 64, "trades", "0" * 64),
+             "content_hash": "0" * 64}])],
+        {"artifact_run_is_registered"},
+    ),
+    "new run whose artifact_count is not its artifacts'": (
+        lambda root: [(lake.RUNS, run_folder(root), [{**with_identity(a_run(root, seed=98)), "artifact_count": 5}])],
+        {"assert_run_artifact_counts_match_artifacts"},
+    ),
 }
 
 
@@ -367,4 +378,18 @@ def test_a_large_lake_is_built_one_node_at_a_time():
     assert plan("full", registry.ONE_NODE_AT_A_TIME_MIN_BYTES - 1).dbt_arguments() == []
     assert plan("full", registry.ONE_NODE_AT_A_TIME_MIN_BYTES).dbt_arguments() == ["--threads", "1"]
     assert plan("incremental", registry.ONE_NODE_AT_A_TIME_MIN_BYTES).dbt_arguments() == [
-        "--threads", "1", "--select", "stg_artifacts+", "stg_runs+", "--exclude", "test_type:unit"]
+        "--threads", "1", "--select", "stg_artifacts+", "stg_runs+", "--exclude", "test_type:unit",
+        "resolution_member_is_a_registered_run", "run_tag_targets_a_registered_run"]
+
+
+def test_an_incremental_build_skips_only_the_contracts_that_appended_runs_cannot_break():
+    """What points at a registered run is checked again only when it is read again: runs are never
+    removed from the registry an incremental build starts from."""
+    def arguments(*tables):
+        lake_files = {f"{table}/part-1.parquet": registry.LakeFile(table, 1, 0, 0) for table in tables}
+        return registry.BuildPlan("incremental", "a reason", lake_files, frozenset(lake_files)).dbt_arguments()
+
+    assert arguments("resolutions") == ["--select", "stg_resolutions+", "--exclude", "test_type:unit",
+                                        "run_tag_targets_a_registered_run"]
+    assert arguments("run_tags", "runs") == ["--select", "stg_artifacts+", "stg_run_tags+", "stg_runs+",
+                                             "--exclude", "test_type:unit", "resolution_member_is_a_registered_run"]
