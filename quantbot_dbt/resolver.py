@@ -378,21 +378,35 @@ def select_runs(con: duckdb.DuckDBPyConnection, lake_root: Path, spec: dict[str,
             "list_has_all((SELECT coalesce(list(tag), []) FROM current_run_tags t WHERE t.run_id = lake_runs.run_id), $run_tags)"
         )
         params["run_tags"] = spec["run_tags"]
-    rows = one_row_per_run(con.execute(
-        f"SELECT run_id, status, callers, window_from, window_to, dataset_ids, artifact_count FROM lake_runs "
-        f"WHERE {' AND '.join(conditions)} ORDER BY run_id",
+    # One statement: a row per selected record without its lists (a hash of them tells two
+    # contents of one run apart), then a last row with the datasets and callers of the members,
+    # merged. Fetching every member's two lists into Python cost a resolve at 1M runs ~30 ms more.
+    params["status"] = spec["status"]
+    *rows, (*_, member_datasets, member_callers, _) = con.execute(
+        f"""WITH selected AS MATERIALIZED (
+                SELECT run_id, status, window_from, window_to, artifact_count, callers, dataset_ids
+                FROM lake_runs WHERE {' AND '.join(conditions)}
+            )
+            SELECT run_id, status, window_from, window_to, artifact_count, hash(callers, dataset_ids),
+                   NULL::VARCHAR[], NULL::VARCHAR[], false AS merged
+            FROM selected
+            UNION ALL
+            SELECT NULL, NULL, NULL, NULL, NULL, NULL, list_sort(list_distinct(flatten(list(dataset_ids)))),
+                   list_sort(list_distinct(flatten(list(callers)))), true AS merged
+            FROM selected WHERE $status = 'any' OR status = $status
+            ORDER BY merged, run_id""",
         params,
-    ).fetchall())
-    wanted_status = spec["status"]
-    members = [row for row in rows if wanted_status == "any" or row[1] == wanted_status]
+    ).fetchall()
+    rows = one_row_per_run(rows)
+    members = [row for row in rows if spec["status"] == "any" or row[1] == spec["status"]]
     excluded_by_status = len(rows) - len(members)
     run_ids = [row[0] for row in members]
     # A run carries the count of the artifacts registered with it (registered with it, so --as-of
     # needs no second filter). Only a run file written without the count sends us to the artifacts.
-    artifact_count = sum(row[6] for row in members if row[6] is not None)
-    uncounted = [row for row in members if row[6] is None]
+    artifact_count = sum(row[4] for row in members if row[4] is not None)
+    uncounted = [row for row in members if row[4] is None]
     if uncounted:
-        months = {lake.month_of(row[3]) for row in uncounted}  # artifacts sit in their run's month folder
+        months = {lake.month_of(row[2]) for row in uncounted}  # artifacts sit in their run's month folder
         artifacts_sql = lake.scan_sql(lake_root, lake.ARTIFACTS, {"month": months.__contains__})
         con.execute(f"CREATE OR REPLACE TEMP VIEW lake_artifacts AS {artifacts_sql}")
         as_of_filter = " AND registered_at <= $as_of" if as_of is not None else ""
@@ -401,7 +415,8 @@ def select_runs(con: duckdb.DuckDBPyConnection, lake_root: Path, spec: dict[str,
             {"ids": [row[0] for row in uncounted], **({"as_of": as_of} if as_of is not None else {})},
         ).fetchall()[0]
         artifact_count += uncounted_artifacts
-    coverage, warnings = coverage_of(spec, members, excluded_by_status)
+    windows = sorted((row[2], row[3]) for row in members)
+    coverage, warnings = coverage_of(spec, windows, member_datasets or [], member_callers or [], excluded_by_status)
     return Selection(run_ids, artifact_count, coverage, warnings)
 
 
@@ -433,12 +448,13 @@ def current_run_tags_view(con: duckdb.DuckDBPyConnection, lake_root: Path, as_of
     )
 
 
-def coverage_of(spec: dict[str, Any], members: list[tuple], excluded_by_status: int) -> tuple[dict[str, Any], list[str]]:
-    """Requested days and callers against what the members cover; warnings for the gaps."""
+def coverage_of(spec: dict[str, Any], windows: list[tuple[dt.date, dt.date]], datasets: list[str], callers: list[str],
+                excluded_by_status: int) -> tuple[dict[str, Any], list[str]]:
+    """Requested days and callers against what the members cover (their windows, sorted, and the
+    datasets and callers any of them has); warnings for the gaps."""
     warnings = []
-    windows = sorted((row[3], row[4]) for row in members)
     coverage: dict[str, Any] = {
-        "datasets": sorted({dataset for row in members for dataset in row[5]}),
+        "datasets": datasets,
         "runs_excluded_by_status": excluded_by_status,
         "members_window_from": windows[0][0].isoformat() if windows else None,
         "members_window_to": max(end for _, end in windows).isoformat() if windows else None,
@@ -461,17 +477,17 @@ def coverage_of(spec: dict[str, Any], members: list[tuple], excluded_by_status: 
             "covered_days": requested_days - uncovered_days,
             "uncovered": [[gap_start.isoformat(), gap_end.isoformat()] for gap_start, gap_end in gaps],
         })
-        if members and gaps:
+        if windows and gaps:
             shown = ", ".join(f"{a}..{b}" if a != b else f"{a}" for a, b in gaps[:5])
             warnings.append(f"{uncovered_days} of {requested_days} requested days have no run: {shown}"
                             + (" ..." if len(gaps) > 5 else ""))
     if "callers" in spec:
-        seen = {caller for row in members for caller in row[2]}
+        seen = set(callers)
         coverage["callers_with_runs"] = [caller for caller in spec["callers"] if caller in seen]
         coverage["callers_without_runs"] = [caller for caller in spec["callers"] if caller not in seen]
-        if members and coverage["callers_without_runs"]:
+        if windows and coverage["callers_without_runs"]:
             warnings.append(f"callers with no run: {', '.join(coverage['callers_without_runs'])}")
-    if not members:
+    if not windows:
         warnings.insert(0, "no run matches the selection"
                         + (f" ({excluded_by_status} match every filter but --status)" if excluded_by_status else ""))
     return coverage, warnings
