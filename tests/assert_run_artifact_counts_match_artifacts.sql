@@ -1,19 +1,25 @@
 -- Contract: a run's artifact_count (written with the run; resolve sums it instead of reading
 -- the artifact files) is the number of artifacts registered for it. A run file that does not
 -- say (NULL) is not checked: resolve counts those runs' artifacts from the artifact files.
--- Checked for the runs this build read (stg_runs: every run in a full build): an earlier run's
--- count and artifacts are as they were when it was checked (an artifact added to an earlier run
--- makes the rebuild a full one, see assert_incremental_artifacts_come_with_their_runs).
+-- An incremental build checks the runs it read (stg_runs): an earlier run's count and artifacts
+-- are as they were when it was checked (an artifact added to an earlier run makes the rebuild a
+-- full one, see assert_incremental_artifacts_come_with_their_runs).
+-- depends_on: {{ ref('stg_runs') }}
+{%- set only_runs_read = execute and rebuild_kind() == 'incremental' %}
 with runs_read as (
     select run_id, artifact_count
     from {{ ref('runs') }}
+    {%- if only_runs_read %}
     where run_id in (select run_id from {{ ref('stg_runs') }})
+    {%- endif %}
 ),
 
 artifacts_per_run as (
     select run_id, count(*) as registered_artifacts
     from {{ ref('artifacts') }}
+    {%- if only_runs_read %}
     where run_id in (select run_id from runs_read)
+    {%- endif %}
     group by run_id
 )
 
