@@ -375,8 +375,9 @@ def test_a_large_lake_is_built_one_node_at_a_time():
         lake_files = {"runs/part-1.parquet": registry.LakeFile("runs", lake_bytes, 0, 0)}
         return registry.BuildPlan(kind, "a reason", lake_files, frozenset(lake_files))
 
-    assert plan("full", registry.ONE_NODE_AT_A_TIME_MIN_BYTES - 1).dbt_arguments() == []
-    assert plan("full", registry.ONE_NODE_AT_A_TIME_MIN_BYTES).dbt_arguments() == ["--threads", "1"]
+    assert plan("full", registry.ONE_NODE_AT_A_TIME_MIN_BYTES - 1).dbt_arguments() == ["--exclude", "test_type:unit"]
+    assert plan("full", registry.ONE_NODE_AT_A_TIME_MIN_BYTES).dbt_arguments() == [
+        "--threads", "1", "--exclude", "test_type:unit"]
     assert plan("incremental", registry.ONE_NODE_AT_A_TIME_MIN_BYTES).dbt_arguments() == [
         "--threads", "1", "--select", "stg_artifacts+", "stg_runs+", "--exclude", "test_type:unit",
         "resolution_member_is_a_registered_run", "run_tag_targets_a_registered_run"]
