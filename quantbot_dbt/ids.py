@@ -68,7 +68,7 @@ def run_identity(
 
 def run_id_for(identity: dict[str, Any]) -> str:
     """sha256 of canonical_json(identity) for an identity made by run_identity, spelled out as
-    artifact_id_for is: the encoder's dict walk was a fifth of a bulk registration's validation."""
+    artifact_id_for is: the encoder's dict walk was a tenth of a bulk registration's validation."""
     return sha256_hex(
         f'{{"callers":{json_names(identity["callers"])},"dataset_ids":{json_names(identity["dataset_ids"])},'
         f'"engine_version":{JSON_STRING(identity["engine_version"])},"seed":{int(identity["seed"])},'
