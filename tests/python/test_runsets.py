@@ -738,9 +738,12 @@ def test_a_resolution_whose_member_list_was_altered_by_hand_is_refused_when_show
     )
 
 
-def test_a_run_record_written_twice_is_one_member_and_a_run_with_two_contents_is_refused(q4, lake_root, quantbot, cli):
+@pytest.mark.parametrize("other_content", [{"status": "failed"}, {"dataset_ids": [Q4, "D9"]}])
+def test_a_run_record_written_twice_is_one_member_and_a_run_with_two_contents_is_refused(
+        q4, lake_root, quantbot, cli, other_content):
     """The same run record in two files (re-sent, or copied by hand) is one member. A second record of
-    a run id with other content is an error naming the run, never a silent pick of one of them."""
+    a run id with other content (a value, or a list: resolve compares a hash of the lists) is an
+    error naming the run, never a silent pick of one of them."""
     first, second = register(lake_root, q4_run(1), q4_run(2))
     (run_file,) = lake_module.files(lake_root, lake_module.RUNS)
     copy = Path(run_file).with_name("part-by-hand-copy.parquet")
@@ -748,7 +751,7 @@ def test_a_run_record_written_twice_is_one_member_and_a_run_with_two_contents_is
     resolution = cli(*BROOK_CREATE, "--resolve")["resolution"]
     assert (resolution["run_count"], resolution["resolution_hash"]) == (2, resolution_hash([first, second]))
     records = pq.read_table(run_file, schema=lake_module.RUNS.schema).to_pylist()
-    altered = [{**record, "status": "failed"} if record["run_id"] == second else record for record in records]
+    altered = [{**record, **other_content} if record["run_id"] == second else record for record in records]
     pq.write_table(pa.Table.from_pylist(altered, schema=lake_module.RUNS.schema), copy)
     assert_one_error_line(
         quantbot("runset", "resolve", BROOK, "--force"),
