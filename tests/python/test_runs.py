@@ -165,6 +165,30 @@ def test_one_file_named_by_two_runs_of_a_batch_gets_the_same_artifact_facts(quan
     assert len({a["artifact_id"] for a in artifacts}) == 3
 
 
+def test_distinct_artifact_files_of_a_batch_are_read_ahead_and_a_missing_one_names_its_line(
+        quantbot, datasets, tmp_path, lake_root):
+    """A batch reads its distinct artifact files in threads before validating; what it records is
+    the bytes' own hash, and a file that cannot be read is still refused in the line that names it."""
+    outputs = [tmp_path / f"out-{number}.csv" for number in range(4)]
+    for number, path in enumerate(outputs):
+        path.write_text(f"output {number}\n" * (number + 1))
+    runs_file = tmp_path / "runs.jsonl"
+    missing = tmp_path / "never-written.csv"
+    lines = [run_line(number, artifacts=[{"kind": "diagnostics", "uri": str(path)}]) for number, path in enumerate(outputs)]
+    runs_file.write_text("\n".join([*lines[:2], run_line(9, artifacts=[f"diagnostics={missing}"]), *lines[2:]]) + "\n")
+    before = lake_files(lake_root)
+    assert_one_error_line(quantbot("run", "register", "--file", str(runs_file)),
+                          f"error: line 3: artifact file not found: {missing}")
+    assert lake_files(lake_root) == before
+
+    runs_file.write_text("\n".join(lines) + "\n")
+    quantbot("run", "register", "--file", str(runs_file), check=True)
+    artifacts = [artifact for run in quantbot("run", "list", "--json", check=True).json()["runs"]
+                 for artifact in quantbot("run", "get", run["run_id"], "--json", check=True).json()["artifacts"]]
+    assert sorted((a["uri"], a["content_hash"], a["size_bytes"]) for a in artifacts) == [
+        (str(path), hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_size) for path in outputs]
+
+
 def test_bulk_register_is_all_or_nothing_and_names_the_line(quantbot, datasets, tmp_path, lake_root):
     runs_file = tmp_path / "runs.jsonl"
     runs_file.write_text("\n".join([run_line(1), run_line(2), run_line(3, window_to="2025-09-30")]) + "\n")
