@@ -300,15 +300,21 @@ def group_columns(groups: dict[tuple[str, ...], lake.Columns], values: tuple[str
 ARTIFACT_SPEC_KEYS = frozenset({"kind", "uri"})
 
 
-def artifact_record(run_id: str, spec: Any, files_read: dict[str, FileFacts] | None = None) -> dict[str, Any]:
-    """An artifact of a local file: its bytes are hashed, a Parquet file's rows counted."""
-    if isinstance(spec, str):  # KIND=URI, as given on the command line
+def artifact_spec(spec: Any) -> dict[str, Any]:
+    """An artifact as given, {"kind", "uri"}: an object, or KIND=URI as on the command line."""
+    if isinstance(spec, str):
         kind, sep, uri = spec.partition("=")
         if not sep:
             raise InputError(f"invalid artifact {spec!r}: expected KIND=URI")
         spec = {"kind": kind, "uri": uri}
     if not isinstance(spec, dict) or spec.keys() != ARTIFACT_SPEC_KEYS:
         raise InputError(f"invalid artifact {spec!r}: expected an object with exactly 'kind' and 'uri'")
+    return spec
+
+
+def artifact_record(run_id: str, spec: Any, files_read: dict[str, FileFacts] | None = None) -> dict[str, Any]:
+    """An artifact of a local file: its bytes are hashed, a Parquet file's rows counted."""
+    spec = artifact_spec(spec)
     kind = check_vocabulary(spec["kind"], "artifact_kinds", "artifact kind")
     # Keyed by the uri as given: the same text names the same file within one call.
     facts = files_read.get(spec["uri"]) if files_read is not None and isinstance(spec["uri"], str) else None
@@ -332,11 +338,13 @@ def artifact_uris(run_inputs: list[RunInput]) -> list[str]:
     run_records refuses it, naming the run that gives it."""
     uris: dict[str, None] = {}
     for run_input in run_inputs:
-        specs = run_input.fields.get("artifacts")
-        for spec in specs if isinstance(specs, (list, tuple)) else ():
-            uri = spec.partition("=")[2] if isinstance(spec, str) else spec.get("uri") if isinstance(spec, dict) else None
-            if isinstance(uri, str) and uri:
-                uris[uri] = None
+        try:
+            for spec in as_list(run_input.fields.get("artifacts") or [], "artifacts"):
+                uri = artifact_spec(spec)["uri"]
+                if isinstance(uri, str) and uri:
+                    uris[uri] = None
+        except InputError:
+            continue
     return list(uris)
 
 
