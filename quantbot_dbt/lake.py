@@ -252,13 +252,8 @@ def arrow_table(table: Table, records: Rows | Columns) -> pa.Table:
 
     if isinstance(records, list):
         return pa.Table.from_pylist(records, schema=table.schema)
-    arrays = []
-    for field in table.schema:
-        values = records[field.name]
-        if pa.types.is_map(field.type):
-            values = [None if value is None else list(value.items()) for value in values]
-        arrays.append(pa.array(values, field.type))
-    return pa.Table.from_arrays(arrays, schema=table.schema)
+    return pa.Table.from_arrays([pa.array(records[field.name], field.type) for field in table.schema],
+                                schema=table.schema)
 
 
 def record_count(records: Rows | Columns) -> int:
