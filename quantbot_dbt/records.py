@@ -25,6 +25,7 @@ from .ids import (
     InputError,
     artifact_id_for,
     canonical_json,
+    parse_date,
     parse_number,
     parse_seed,
     parse_window,
@@ -155,9 +156,20 @@ def run_records(
 
 
 def register_runs(lake_root: Path, run_inputs: Iterable[RunInput]) -> Registration:
-    """All or nothing: any bad record refuses the whole call before anything is written."""
+    """All or nothing: any bad record refuses the whole call before anything is written.
+
+    New runs in the plain shape of a bulk file are gathered column by column (gathered_runs);
+    anything else, and every refusal, goes record by record (run_records, append_new_runs), which
+    names the line at fault. Both write the same records."""
+    run_inputs = list(run_inputs)
     with cyclic_gc_paused():
-        runs, artifacts_by_run, where_by_run = validated_runs(run_inputs)
+        files_read = files_read_ahead(artifact_uris(run_inputs))
+        gathered = gathered_runs(run_inputs, files_read)
+        if gathered is not None:
+            registration = append_gathered_runs(lake_root, gathered)
+            if registration is not None:
+                return registration
+        runs, artifacts_by_run, where_by_run = validated_runs(run_inputs, files_read)
         return append_new_runs(lake_root, runs, artifacts_by_run, where_by_run)
 
 
@@ -180,13 +192,13 @@ RunsById = dict[str, dict[str, Any]]
 ArtifactsByRun = dict[str, dict[str, dict[str, Any]]]
 
 
-def validated_runs(run_inputs: Iterable[RunInput]) -> tuple[RunsById, ArtifactsByRun, dict[str, str]]:
+def validated_runs(
+    run_inputs: list[RunInput], files_read: dict[str, FileFacts]
+) -> tuple[RunsById, ArtifactsByRun, dict[str, str]]:
     """Each distinct run's record, its artifacts by id, and where it was given ("line 3")."""
-    run_inputs = list(run_inputs)
     runs: RunsById = {}
     artifacts_by_run: ArtifactsByRun = {}
     where_by_run: dict[str, str] = {}
-    files_read = files_read_ahead(artifact_uris(run_inputs))
     for run_input in run_inputs:
         record, artifacts = run_records(run_input, files_read)
         run_artifacts = {artifact["artifact_id"]: artifact for artifact in artifacts}
@@ -250,6 +262,161 @@ def append_new_runs(
     return registration
 
 
+# ---------------------------------------------------------------- bulk: new runs, column by column
+
+# The order of the values gathered_runs collects for a run and an artifact: their lake columns
+# without registered_at (stamped when appended).
+GATHERED_RUN_COLUMNS = (
+    "run_id", "dataset_ids", "strategy_hash", "engine_version", "seed", "callers", "window_from", "window_to",
+    "status", "strategy_family", "params", "metrics", "artifact_count",
+)
+GATHERED_ARTIFACT_COLUMNS = ("artifact_id", "run_id", "kind", "uri", "content_hash", "size_bytes", "row_count")
+
+
+@dataclass
+class GatheredRuns:
+    """A batch of distinct runs and their artifacts, grouped by partition folder, ready to append."""
+
+    run_groups: dict[tuple[str, ...], lake.Columns]
+    artifact_groups: dict[tuple[str, ...], lake.Columns]
+    run_ids: list[str]  # in the order given
+    dataset_ids: set[str]
+    artifact_count: int
+
+    def folders(self) -> lake.Partition:
+        """The run folders these runs go to (see run_folders)."""
+        return {"engine_version": {engine_version for engine_version, _ in self.run_groups}.__contains__,
+                "month": {month for _, month in self.run_groups}.__contains__}
+
+
+def gathered_runs(run_inputs: list[RunInput], files_read: dict[str, FileFacts]) -> GatheredRuns | None:
+    """The batch column by column, when every input has the plain shape of a bulk file (names in
+    lists, dates as text, an integer seed, artifacts as {"kind", "uri"} of files read ahead) and
+    passes run_records' own validators, each distinct value checked once (10,000 runs name a few
+    hundred). None for anything else, and for a run or an artifact given twice: run_records then
+    takes the batch record by record and refuses or accepts it exactly as it would have.
+
+    Why: record by record, a bulk registration spent most of its time building and checking a
+    dict per record; here each run is one tuple and each artifact another. register_runs of the
+    benchmark's first runs into a fresh lake, alternating processes: 10,000 runs 1.45-2.14 s
+    record by record, 1.33-1.75 s gathered; 100,000 runs 13.5-14.5 s and 9.8-10.8 s."""
+    run_rows: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    artifact_rows: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    run_ids: list[str] = []
+    names: set[Any] = set()
+    windows: set[tuple[str, str]] = set()
+    statuses: set[Any] = set()
+    kinds: set[Any] = set()
+    try:  # a TypeError (an unhashable or unsortable value) means "not the plain shape"
+        for run_input in run_inputs:
+            fields = run_input.fields
+            dataset_ids, callers, seed = fields.get("dataset_ids"), fields.get("callers"), fields.get("seed")
+            strategy_hash, engine_version = fields.get("strategy_hash"), fields.get("engine_version")
+            window_from, window_to, status = fields.get("window_from"), fields.get("window_to"), fields.get("status")
+            if not (fields.keys() <= RUN_FIELDS and type(dataset_ids) is list and type(callers) is list
+                    and type(seed) is int and -(2**63) <= seed < 2**63
+                    and type(strategy_hash) is str and type(engine_version) is str
+                    and type(window_from) is str and type(window_to) is str):
+                return None
+            dataset_ids, callers = sorted(set(dataset_ids)), sorted(set(callers))
+            if not dataset_ids or not callers:
+                return None
+            names.update(dataset_ids, callers, (strategy_hash, engine_version))
+            windows.add((window_from, window_to))
+            statuses.add(status)
+            family = fields.get("strategy_family")
+            if family in (None, ""):
+                family = None
+            else:
+                names.add(family)
+            params, metrics = fields.get("params") or {}, fields.get("metrics") or {}
+            if type(params) is not dict or type(metrics) is not dict:
+                return None
+            if all(type(value) is str for value in params.values()):
+                names.update(params)
+                params = dict(sorted(params.items()))
+            else:
+                params = param_values(params)
+            if all(type(value) is float and math.isfinite(value) for value in metrics.values()):
+                names.update(metrics)
+                metrics = dict(sorted(metrics.items()))
+            else:
+                metrics = metric_values(metrics)
+            # The dates are checked below to be their own isoformat, so this is run_identity's.
+            run_id = run_id_for({"callers": callers, "dataset_ids": dataset_ids, "engine_version": engine_version,
+                                 "seed": seed, "strategy_hash": strategy_hash,
+                                 "window_from": window_from, "window_to": window_to})
+            given_id = fields.get("run_id")
+            if given_id not in (None, "") and given_id != run_id:
+                return None
+            month = window_from[:7]
+            specs = fields.get("artifacts") or []
+            if type(specs) is not list:
+                return None
+            artifact_ids = set()
+            for spec in specs:
+                if type(spec) is not dict or spec.keys() != ARTIFACT_SPEC_KEYS:
+                    return None
+                kind, facts = spec["kind"], files_read.get(spec["uri"])
+                if facts is None:
+                    return None
+                artifact_id = artifact_id_for(run_id, kind, facts.content_hash)
+                if artifact_id in artifact_ids:
+                    return None
+                artifact_ids.add(artifact_id)
+                kinds.add(kind)
+                artifact_rows.setdefault((kind, month), []).append(
+                    (artifact_id, run_id, kind, facts.path, facts.content_hash, facts.size_bytes, facts.row_count))
+            run_rows.setdefault((engine_version, month), []).append(
+                (run_id, dataset_ids, strategy_hash, engine_version, seed, callers, window_from, window_to,
+                 status, family, params, metrics, len(artifact_ids)))
+            run_ids.append(run_id)
+        for name in names:
+            validate_name(name, "name")
+        dates = {text: parse_date(text, "date") for window in windows for text in window}
+        for status in statuses:
+            check_vocabulary(status, "run_statuses", "status")
+        for kind in kinds:
+            check_vocabulary(kind, "artifact_kinds", "artifact kind")
+    except (InputError, TypeError):
+        return None
+    if (len(set(run_ids)) < len(run_ids) or not run_ids
+            or any(date.isoformat() != text for text, date in dates.items())
+            or any(dates[window_from] > dates[window_to] for window_from, window_to in windows)):
+        return None
+    run_groups = {values: columns_of(rows, GATHERED_RUN_COLUMNS) for values, rows in run_rows.items()}
+    for columns in run_groups.values():
+        for name in ("window_from", "window_to"):
+            columns[name] = [dates[text] for text in columns[name]]
+    artifact_groups = {values: columns_of(rows, GATHERED_ARTIFACT_COLUMNS) for values, rows in artifact_rows.items()}
+    dataset_ids = {dataset_id for columns in run_groups.values() for run_datasets in columns["dataset_ids"]
+                   for dataset_id in run_datasets}
+    artifact_count = sum(len(rows) for rows in artifact_rows.values())
+    return GatheredRuns(run_groups, artifact_groups, run_ids, dataset_ids, artifact_count)
+
+
+def columns_of(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> lake.Columns:
+    return dict(zip(names, map(list, zip(*rows))))
+
+
+def append_gathered_runs(lake_root: Path, gathered: GatheredRuns) -> Registration | None:
+    """Under the write lock: append the runs when every dataset they name is registered and none of
+    them is in the lake yet. None otherwise: append_new_runs then refuses or skips them, naming
+    the run."""
+    with lake.write_lock(lake_root):
+        con = duckdb.connect()
+        try:
+            known_datasets = existing_records(con, lake_root, lake.DATASETS, sorted(gathered.dataset_ids))
+            if len(known_datasets) < len(gathered.dataset_ids):
+                return None
+            if existing_records(con, lake_root, lake.RUNS, gathered.run_ids, gathered.folders()):
+                return None
+        finally:
+            con.close()
+        lake.append(lake_root, stamped_batches(gathered.artifact_groups, gathered.run_groups, lake.utc_now()))
+    return Registration(written=gathered.run_ids, artifacts_written=gathered.artifact_count)
+
+
 @dataclass(frozen=True)
 class FileFacts:
     """What registration records of an artifact's file: where it is (absolute), its bytes' sha256,
@@ -263,8 +430,7 @@ class FileFacts:
 
 def run_batches(runs: list[dict[str, Any]], artifacts_by_run: ArtifactsByRun, registered_at: Any) -> list[lake.Batch]:
     """The lake batches of new runs and their artifacts, stamped, in their partition folders.
-    Artifacts come first: once a run is visible, all of its artifacts already are. Gathered column
-    by column (see lake.Batch): a bulk registration writes millions of them."""
+    Gathered column by column (see lake.Batch): a bulk registration writes millions of them."""
     stamps = ("artifact_count", "registered_at")
     run_fields = [column.name for column in lake.RUNS.columns if column.name not in stamps]
     artifact_fields = [column.name for column in lake.ARTIFACTS.columns if column.name not in stamps]
@@ -281,6 +447,14 @@ def run_batches(runs: list[dict[str, Any]], artifacts_by_run: ArtifactsByRun, re
             artifact_columns = group_columns(artifact_groups, (artifact["kind"], month), lake.ARTIFACTS)
             for name in artifact_fields:
                 artifact_columns[name].append(artifact[name])
+    return stamped_batches(artifact_groups, run_groups, registered_at)
+
+
+def stamped_batches(
+    artifact_groups: dict[tuple[str, ...], lake.Columns], run_groups: dict[tuple[str, ...], lake.Columns],
+    registered_at: Any,
+) -> list[lake.Batch]:
+    """Artifacts first: once a run is visible, all of its artifacts already are."""
     batches = []
     for table, groups in ((lake.ARTIFACTS, artifact_groups), (lake.RUNS, run_groups)):
         for columns in groups.values():
@@ -361,7 +535,7 @@ def files_read_ahead(uris: list[str]) -> dict[str, FileFacts]:
             return None
 
     if len(uris) < 2:
-        return {}
+        return {uri: facts for uri in uris if (facts := facts_or_none(uri)) is not None}
     with ThreadPoolExecutor(max_workers=min(len(uris), os.cpu_count() or 1)) as readers:
         return {uri: facts for uri, facts in zip(uris, readers.map(facts_or_none, uris)) if facts is not None}
 
