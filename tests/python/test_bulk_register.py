@@ -58,8 +58,8 @@ def outcome(register, lake_root, run_inputs):
         for table in (lake.RUNS, lake.ARTIFACTS):
             paths = lake.files(lake_root, table)
             held[table.name] = sorted(
-                con.execute("SELECT * EXCLUDE (registered_at, filename) FROM read_parquet($paths, filename = true) "
-                            f"ORDER BY {table.id_column}", {"paths": paths}).fetchall()) if paths else []
+                con.execute(f"SELECT * EXCLUDE (registered_at) FROM read_parquet($paths) ORDER BY {table.id_column}",
+                            {"paths": paths}).fetchall()) if paths else []
             held[f"{table.name} folders"] = sorted(str(Path(path).parent.relative_to(lake_root)) for path in paths)
     return answer, held
 
