@@ -8,6 +8,7 @@ lock, so two processes sending the same record cannot both append it.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gc
 import hashlib
 import json
@@ -291,9 +292,9 @@ class GatheredRuns:
 
 def gathered_runs(run_inputs: list[RunInput], files_read: dict[str, FileFacts]) -> GatheredRuns | None:
     """The batch column by column, when every input has the plain shape of a bulk file (names in
-    lists, dates as text, an integer seed, artifacts as {"kind", "uri"} of files read ahead) and
-    passes run_records' own validators, each distinct value checked once (10,000 runs name a few
-    hundred). None for anything else, and for a run or an artifact given twice: run_records then
+    lists, dates as text or dates, an integer seed, artifacts as {"kind", "uri"} of files read
+    ahead) and passes run_records' own validators, each distinct value checked once (10,000 runs
+    name a few hundred). None for anything else, and for a run or an artifact given twice: run_records then
     takes the batch record by record and refuses or accepts it exactly as it would have.
 
     Why: record by record, a bulk registration spent most of its time building and checking a
@@ -313,6 +314,8 @@ def gathered_runs(run_inputs: list[RunInput], files_read: dict[str, FileFacts]) 
             dataset_ids, callers, seed = fields.get("dataset_ids"), fields.get("callers"), fields.get("seed")
             strategy_hash, engine_version = fields.get("strategy_hash"), fields.get("engine_version")
             window_from, window_to, status = fields.get("window_from"), fields.get("window_to"), fields.get("status")
+            if type(window_from) is dt.date and type(window_to) is dt.date:  # a Parquet file's DATE columns
+                window_from, window_to = window_from.isoformat(), window_to.isoformat()
             if not (fields.keys() <= RUN_FIELDS and type(dataset_ids) is list and type(callers) is list
                     and type(seed) is int and -(2**63) <= seed < 2**63
                     and type(strategy_hash) is str and type(engine_version) is str

@@ -116,7 +116,9 @@ SHAPES = {
     "an unknown dataset": (lambda files: {"dataset_ids": ["ohlcv_q4", "nowhere"]}, True),
     "datasets as comma-separated text": (lambda files: {"dataset_ids": "alerts,ohlcv_q4"}, False),
     "the seed as text": (lambda files: {"seed": "7"}, False),
-    "a window given as a date": (lambda files: {"window_from": dt.date(2025, 10, 1)}, False),
+    "a window given as dates (a Parquet file's DATE columns)": (
+        lambda files: {"window_from": dt.date(2025, 10, 1), "window_to": dt.date(2025, 10, 31)}, True),
+    "a window given as a date and a text": (lambda files: {"window_from": dt.date(2025, 10, 1)}, False),
     "an artifact as KIND=URI": (lambda files: {"artifacts": f"trades={files['trades']}"}, False),
     "the same artifact twice": (lambda files: {"artifacts": [{"kind": "trades", "uri": files["trades"]}] * 2}, False),
     "the same run twice": (lambda files: {"seed": 1}, False),
