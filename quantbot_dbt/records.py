@@ -294,8 +294,9 @@ def gathered_runs(run_inputs: list[RunInput], files_read: dict[str, FileFacts]) 
     """The batch column by column, when every input has the plain shape of a bulk file (names in
     lists, dates as text or dates, an integer seed, artifacts as {"kind", "uri"} of files read
     ahead) and passes run_records' own validators, each distinct value checked once (10,000 runs
-    name a few hundred). None for anything else, and for a run or an artifact given twice: run_records then
-    takes the batch record by record and refuses or accepts it exactly as it would have.
+    name a few hundred). None for anything else, and for a run or an artifact given twice:
+    run_records then takes the batch record by record and refuses or accepts it exactly as it
+    would have.
 
     Why: record by record, a bulk registration spent most of its time building and checking a
     dict per record; here each run is one tuple and each artifact another. register_runs of the

@@ -57,9 +57,11 @@ def outcome(register, lake_root, run_inputs):
     with duckdb.connect() as con:
         for table in (lake.RUNS, lake.ARTIFACTS):
             paths = lake.files(lake_root, table)
-            held[table.name] = sorted(
-                con.execute(f"SELECT * EXCLUDE (registered_at) FROM read_parquet($paths) ORDER BY {table.id_column}",
-                            {"paths": paths}).fetchall()) if paths else []
+            rows = con.execute(f"SELECT * EXCLUDE (registered_at) FROM read_parquet($paths) ORDER BY {table.id_column}",
+                               {"paths": paths}).fetchall() if paths else []
+            # A map as its entries in the order stored: a dict would compare equal in any order.
+            held[table.name] = [tuple(list(value.items()) if isinstance(value, dict) else value for value in row)
+                                for row in rows]
             held[f"{table.name} folders"] = sorted(str(Path(path).parent.relative_to(lake_root)) for path in paths)
     return answer, held
 
@@ -79,9 +81,9 @@ def both_ways(tmp_path, run_inputs, registered_first=()):
 
 def test_a_plain_batch_is_gathered_and_writes_what_record_by_record_writes(tmp_path, files):
     run_inputs = [RunInput(plain_run(files, seed), f"line {seed}") for seed in (1, 2, 3)]
-    run_inputs.append(RunInput(plain_run(files, 4, engine_version="2.0.0", window_from="2025-11-30",
-                                         window_to="2025-12-02", strategy_family="", params=None, metrics={},
-                                         artifacts=[{"kind": "diagnostics", "uri": files["log"]}], status="failed"), ""))
+    run_inputs.append(RunInput(plain_run(
+        files, 4, engine_version="2.0.0", window_from="2025-11-30", window_to="2025-12-02", strategy_family="",
+        params=None, metrics={}, artifacts=[{"kind": "diagnostics", "uri": files["log"]}], status="failed"), ""))
     (gathered, one_by_one), taken = both_ways(tmp_path, run_inputs)
     assert taken
     assert gathered == one_by_one
@@ -94,11 +96,11 @@ def test_a_plain_batch_is_gathered_and_writes_what_record_by_record_writes(tmp_p
                                          "registry/artifacts/kind=trades/month=2025-10"]
     first = next(row for row in held["runs"] if row[4] == 1)
     assert first[1:12] == (["alerts", "ohlcv_q4"], "momentum_1", "1.0.0", 1, ["brook", "whale"], dt.date(2025, 10, 1),
-                           dt.date(2025, 10, 31), "completed", "momentum", {"lookback": "20", "symbols": "BTC-USD"},
-                           {"pnl": -3.5, "sharpe": 1.25})
+                           dt.date(2025, 10, 31), "completed", "momentum", [("lookback", "20"), ("symbols", "BTC-USD")],
+                           [("pnl", -3.5), ("sharpe", 1.25)])
     assert first[12] == 2  # artifact_count
     last = next(row for row in held["runs"] if row[4] == 4)
-    assert (last[9], last[10], last[11], last[12]) == (None, {}, {}, 1)
+    assert (last[9], last[10], last[11], last[12]) == (None, [], [], 1)
 
 
 def computed_run_id(files, seed):
@@ -141,7 +143,8 @@ SHAPES = {
 @pytest.mark.parametrize("shape", SHAPES)
 def test_every_other_shape_registers_or_is_refused_the_same_way(tmp_path, files, shape):
     fields_of, taken_expected = SHAPES[shape]
-    run_inputs = [RunInput(plain_run(files, 1), "line 1"), RunInput({**plain_run(files, 2), **fields_of(files)}, "line 2")]
+    run_inputs = [RunInput(plain_run(files, 1), "line 1"),
+                  RunInput({**plain_run(files, 2), **fields_of(files)}, "line 2")]
     (gathered, one_by_one), taken = both_ways(tmp_path, run_inputs)
     assert gathered == one_by_one
     # A refused batch is refused whole, naming the line at fault, and writes nothing.
