@@ -300,8 +300,8 @@ def gathered_runs(run_inputs: list[RunInput], files_read: dict[str, FileFacts]) 
 
     Why: record by record, a bulk registration spent most of its time building and checking a
     dict per record; here each run is one tuple and each artifact another. register_runs of the
-    benchmark's first runs into a fresh lake, alternating processes: 10,000 runs 1.45-2.14 s
-    record by record, 1.33-1.75 s gathered; 100,000 runs 13.5-14.5 s and 9.8-10.8 s."""
+    benchmark's first runs into a fresh lake, in alternating processes: 10,000 runs 1.12-1.37 s
+    record by record, 0.97-1.38 s gathered; 100,000 runs 10.5-13.1 s and 8.2-8.8 s."""
     run_rows: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     artifact_rows: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     run_ids: list[str] = []
