@@ -527,10 +527,10 @@ def artifact_uris(run_inputs: list[RunInput]) -> list[str]:
 
 
 def files_read_ahead(uris: list[str]) -> dict[str, FileFacts]:
-    """The facts of each file, by uri as given, read in threads (one per core): reading and hashing
-    release the GIL, and a batch of distinct output files is bound by them (200 files of 2 MiB,
-    warm cache, 2 cores: 0.34 s one after another, 0.19 s ahead). A file that cannot be read is
-    left out, for run_records to report it in the line that names it."""
+    """The facts of each file, by uri as given, read in threads (one per core; a single file in
+    line): reading and hashing release the GIL, and a batch of distinct output files is bound by
+    them (200 files of 2 MiB, warm cache, 2 cores: 0.34 s one after another, 0.19 s ahead). A file
+    that cannot be read is left out, for run_records to report it in the line that names it."""
 
     def facts_or_none(uri: str) -> FileFacts | None:
         try:
