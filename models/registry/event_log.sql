@@ -7,7 +7,7 @@ with runset_events as (
 ),
 
 resolutions as (
-    {{ distinct_records(ref('stg_resolutions')) }}
+    {{ distinct_records(ref('stg_resolutions'), 'resolution_id') }}
 ),
 
 run_tags as (

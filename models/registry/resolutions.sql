@@ -1,7 +1,7 @@
 -- One row per resolution. is_latest and is_pinned come from registry.runsets, the one place
--- the RunSet state is derived.
+-- the RunSet state is derived. The members are in registry.resolution_members, one row each.
 with resolutions as (
-    {{ distinct_records(ref('stg_resolutions')) }}
+    {{ distinct_records(ref('stg_resolutions'), 'resolution_id') }}
 )
 
 select
@@ -9,7 +9,6 @@ select
     resolutions.runset_id,
     resolutions.event_seq,
     resolutions.resolver_version,
-    resolutions.run_ids,
     resolutions.resolution_hash,
     resolutions.run_count,
     resolutions.artifact_count,

@@ -155,6 +155,27 @@ def test_a_record_sent_twice_folds_into_one_row(quantbot, base):
     assert result.json()["row_counts"]["runs"] == 2
 
 
+def test_a_resolution_sent_twice_is_one_row_and_one_member_list(quantbot, base):
+    """resolutions, event_log and resolution_members each fold the copy (resolution_members
+    unnests the records read, not registry.resolutions, which keeps no member list)."""
+    resolution = a_resolution(base)
+    tamper(base, lake.RESOLUTIONS, f"runset_id={resolution['runset_id']}", [resolution],
+           name=f"part-tampered-seq{resolution['event_seq']:019d}.parquet")
+    result = quantbot("registry", "rebuild", "--json")
+    assert result.code == 0, result.stderr
+    with duckdb.connect(str(base / "quantbot.duckdb"), read_only=True) as con:
+        def count(sql):
+            return con.execute(sql, {"id": resolution["resolution_id"]}).fetchall()[0][0]
+        assert count("select count(*) from registry.resolutions where resolution_id = $id") == 1
+        assert count("select count(*) from registry.event_log where resolution_id = $id and event = 'resolved'") == 1
+        members = con.execute("select run_id from registry.resolution_members where resolution_id = $id "
+                              "order by run_id", {"id": resolution["resolution_id"]}).fetchall()
+        columns = {name for (name,) in con.execute(
+            "select column_name from information_schema.columns where table_name = 'resolutions'").fetchall()}
+    assert [run_id for (run_id,) in members] == resolution["run_ids"] != []
+    assert "run_ids" not in columns and "resolution_hash" in columns
+
+
 def test_a_failed_rebuild_names_the_contract_and_keeps_the_old_registry(quantbot, base):
     db_file = base / "quantbot.duckdb"
     before = {table: registry_rows(db_file, table) for table in REGISTRY_TABLES}
