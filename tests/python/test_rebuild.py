@@ -258,8 +258,18 @@ TAMPERS = {
     ),
     "resolution that lists a run twice": (
         lambda root: tamper(root, lake.RESOLUTIONS, f"runset_id={a_resolution(root)['runset_id']}", [
-            twice_listed(a_resolution(root))]),
+            relisted(a_resolution(root), [a_resolution(root)["run_ids"][0]] * 2, event_seq=1002)]),
         # What keeps registry.resolution_members unique (it has no primary key).
+        {"assert_resolution_hashes_recompute"},
+    ),
+    "resolution whose members are out of order": (
+        lambda root: tamper(root, lake.RESOLUTIONS, f"runset_id={a_resolution(root)['runset_id']}", [
+            relisted(a_resolution(root), sorted(every_run_id(root), reverse=True), event_seq=1003)]),
+        {"assert_resolution_hashes_recompute"},
+    ),
+    "resolution with a null member": (
+        lambda root: tamper(root, lake.RESOLUTIONS, f"runset_id={a_resolution(root)['runset_id']}", [
+            relisted(a_resolution(root), with_null_between(sorted(every_run_id(root))), event_seq=1004)]),
         {"assert_resolution_hashes_recompute"},
     ),
     "window that ends before it starts": (
@@ -288,12 +298,24 @@ def a_runset(lake_root):
         return lake.records(con, lake_root, lake.RUNSETS)[0]
 
 
-def twice_listed(resolution):
-    """The resolution's first member listed twice, with an id, hash and count that agree with that list."""
-    run_ids = [resolution["run_ids"][0]] * 2
-    resolution_hash = hashlib.sha256("\n".join(run_ids).encode()).hexdigest()
-    return {**resolution, "run_ids": run_ids, "run_count": 2, "event_seq": 1002, "resolution_hash": resolution_hash,
-            "resolution_id": resolution_id_for(resolution["runset_id"], 1002, resolution_hash)}
+def relisted(resolution, run_ids, event_seq):
+    """The resolution with another member list, and an id, hash and count that agree with that list
+    as stored (the hash joins its members in their order, a null left out, as DuckDB's
+    array_to_string does): only the list's order, repeats or nulls can be at fault."""
+    resolution_hash = hashlib.sha256("\n".join(run_id for run_id in run_ids if run_id is not None).encode()).hexdigest()
+    return {**resolution, "run_ids": run_ids, "run_count": len(run_ids), "event_seq": event_seq,
+            "resolution_hash": resolution_hash,
+            "resolution_id": resolution_id_for(resolution["runset_id"], event_seq, resolution_hash)}
+
+
+def with_null_between(run_ids):
+    """[first, None, second]: each neighbour comparison is null, and the hash (nulls left out) agrees."""
+    return [run_ids[0], None, run_ids[1]]
+
+
+def every_run_id(lake_root):
+    with duckdb.connect() as con:
+        return [run["run_id"] for run in lake.records(con, lake_root, lake.RUNS)]
 
 
 def a_resolution(lake_root):
