@@ -1,18 +1,27 @@
 -- Contract: a run file is in registry/runs/engine_version=<engine_version>/month=<YYYY-MM of
 -- window_from>/, and both folders agree with every record in it. A file anywhere else (directly
 -- in registry/runs/, or in a folder of another shape) fails too. Readers prune by these folders.
-with located as (
+-- The folders are parsed once per file, not once per record.
+with file_folders as (
     select
-        run_id,
-        engine_version,
-        window_from,
         source_file,
         regexp_extract(
             source_file,
             '/runs/engine_version=([^/]+)/month=([^/]+)/[^/]+$',
             ['engine_version_folder', 'month_folder']
         ) as folders
-    from {{ ref('stg_runs') }}
+    from (select distinct source_file from {{ ref('stg_runs') }})
+),
+
+located as (
+    select
+        runs.run_id,
+        runs.engine_version,
+        runs.window_from,
+        runs.source_file,
+        file_folders.folders
+    from {{ ref('stg_runs') }} as runs
+    left join file_folders using (source_file)
 )
 
 select

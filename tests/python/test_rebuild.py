@@ -218,6 +218,10 @@ TAMPERS = {
         lambda root: tamper(root, lake.RUNS, "engine_version=9.9.9/month=2025-10", [with_identity(a_run(root, seed=3))]),
         {"assert_run_partitions_match_records"},
     ),
+    "run file outside any partition folder": (
+        lambda root: tamper(root, lake.RUNS, "", [with_identity(a_run(root, seed=7))]),
+        {"assert_run_partitions_match_records"},
+    ),
     "artifact outside its run's month folder": (
         lambda root: tamper(root, lake.ARTIFACTS, "kind=trades/month=2025-11", [
             {**an_artifact(root), "artifact_id": artifact_id_for(an_artifact(root)["run_id"], "trades", "1" * 64),
