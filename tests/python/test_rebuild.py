@@ -155,6 +155,20 @@ def test_a_record_sent_twice_folds_into_one_row(quantbot, base):
     assert result.json()["row_counts"]["runs"] == 2
 
 
+def test_a_run_sent_again_with_its_maps_in_another_key_order_is_the_same_record(quantbot, base):
+    run = with_identity(a_run(base, seed=8, params=[("b", "2"), ("a", "1")], metrics=[("z", 1.0), ("y", 2.0)]))
+    tamper(base, lake.RUNS, RUN_FOLDER, [run])
+    tamper(base, lake.RUNS, RUN_FOLDER, [{**run, "params": run["params"][::-1], "metrics": run["metrics"][::-1]}],
+           name="part-tampered-again.parquet")
+    result = quantbot("registry", "rebuild", "--json")
+    assert result.code == 0, result.stderr
+    with duckdb.connect(str(base / "quantbot.duckdb"), read_only=True) as con:
+        rows = con.execute("select map_entries(params), map_entries(metrics) from registry.runs where run_id = $id",
+                           {"id": run["run_id"]}).fetchall()
+    assert rows == [([{"key": "a", "value": "1"}, {"key": "b", "value": "2"}],
+                     [{"key": "y", "value": 2.0}, {"key": "z", "value": 1.0}])]
+
+
 def test_a_resolution_sent_twice_is_one_row_and_one_member_list(quantbot, base):
     """resolutions, event_log and resolution_members each fold the copy (resolution_members
     unnests the records read, not registry.resolutions, which keeps no member list)."""
