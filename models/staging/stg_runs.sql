@@ -1,6 +1,6 @@
--- The records this build read: every run file in a full build, the files added since the
--- previous build in an incremental one. A view, like every staging model: DuckDB reads these
--- Parquet files again for each model and contract that uses them, which at 1M runs costs less
--- than writing them into a table first.
+-- A table, not a view: the records this build read (every run file in a full build, the files
+-- added since the previous build in an incremental one), read from Parquet once rather than once
+-- per model and contract that uses them (see stg_artifacts.sql for what views cost).
+{{ config(materialized='table') }}
 
 {{ read_lake('runs') }}
