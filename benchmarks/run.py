@@ -526,6 +526,30 @@ def measure_fragmented_resolve(bench: Bench) -> Figures:
     })
 
 
+def measure_fragmented_rebuild(bench: Bench) -> Figures:
+    """`quantbot registry rebuild --full-refresh` of the single-run lake as written, before any
+    compaction (one file per run and per artifact kind: ~49,000 files at 10,000 runs); floor: the
+    same rebuild of the batched lake of the same runs. What someone who registers run by run and
+    never compacts waits for: every model or contract that reads the lake opens every file, so
+    this row shows when staging reads the files more than once (as views, 190 s against 40 s)."""
+    single, batched = fragmented_lakes(bench)
+    copies = Path(bench.run_dir) / "fragmented-rebuild"
+    shutil.rmtree(copies, ignore_errors=True)
+    samples: dict[str, tuple[list[float], int, str]] = {}
+    for name, lake_root in (("single", single), ("batched", batched)):
+        copy = copies / name  # a rebuild takes the lake's read lock, which writes a lock file
+        shutil.copytree(lake_root, copy)
+        command = rebuild_command(copy, copies / f"{name}.duckdb", "--full-refresh")
+        samples[name] = repeat_process(command, bench.environment(f"fragmented-{name}"), bench.repetitions)
+    files = len(lake.files(copies / "single", lake.RUNS)) + len(lake.files(copies / "single", lake.ARTIFACTS))
+    shutil.rmtree(copies)
+    (seconds, peak, stdout), (floor_seconds, floor_peak, _) = samples["single"], samples["batched"]
+    return Figures(seconds, floor_seconds, peak, details={
+        "runs": min(bench.runs, FRAGMENTED_RUNS), "run_and_artifact_files": files,
+        "row_counts": json.loads(stdout)["row_counts"], "floor_peak_rss_bytes": floor_peak,
+    })
+
+
 def measure_single_register(bench: Bench) -> Figures:
     """One more run (and its artifacts) through records.register_runs, in-process, into this
     lake: what each `quantbot run register` pays on top of process start. Floor: a plain
@@ -587,6 +611,9 @@ MEASUREMENTS = (
     Measurement("fragmented_resolve", "resolve, lake of 10,000 single-run registrations, compacted",
                 "the same resolve on the same runs written in batches",
                 None, None, measure_fragmented_resolve, ratio_target=2.0),
+    Measurement("fragmented_rebuild", "full rebuild, lake of 10,000 single-run registrations, not compacted",
+                "the same rebuild of the same runs written in batches",
+                None, None, measure_fragmented_rebuild, status="context: no target in the issue"),
 )
 BY_NAME = {measurement.name: measurement for measurement in MEASUREMENTS}
 
