@@ -245,8 +245,8 @@ TAMPERS = {
     ),
     "artifact of a kind outside the artifact_kinds seed": (
         lambda root: tamper(root, lake.ARTIFACTS, "kind=orderbook/month=2025-10", [
-            {**an_artifact(root), "kind": "orderbook",
-             "artifact_id": artifact_id_for(an_artifact(root)["run_id"], "orderbook", "2" * 64), "content_hash": "2" * 64}]),
+            {**an_artifact(root), "kind": "orderbook", "content_hash": "2" * 64,
+             "artifact_id": artifact_id_for(an_artifact(root)["run_id"], "orderbook", "2" * 64)}]),
         # One more artifact of that run, too; runs_with_artifacts (kinds as seed bits) is skipped.
         {"artifact_kind_is_an_artifact_kind", "assert_run_artifact_counts_match_artifacts"},
     ),
