@@ -100,10 +100,12 @@ FULL_BUILD_NEEDED = "assert_incremental_artifacts_come_with_their_runs"
 # nothing, where copying gigabytes costs seconds, and as many again when the copy is written back
 # to disk. It then reads the lake files added since that older build (two appends' worth).
 EARLIER_REGISTRY_MIN_BYTES = 256 << 20
-# From this many bytes of lake, dbt builds one node at a time: at 1M runs several nodes (the
-# resolutions' 6M members, 5M artifacts grouped per run) each need most of DuckDB's memory limit,
-# and two of them at once ran the build out of memory. Below it, two at a time hide dbt's own
-# per-node cost, which is most of a small build.
+# From this many bytes of lake files read, dbt builds one node at a time: in a full build at 1M
+# runs several nodes (the resolutions' 6M members, 5M artifacts grouped per run) each need most of
+# DuckDB's memory limit, and two of them at once ran the build out of memory. Below it, two at a
+# time hide dbt's own per-node cost, which is most of a small build, and of an incremental build
+# after a small append to a large lake (at 1M runs +1,000 runs built in 7.1 s instead of 7.7 s,
+# with the same peak RSS).
 ONE_NODE_AT_A_TIME_MIN_BYTES = 256 << 20
 
 
@@ -145,16 +147,29 @@ class BuildPlan:
         the registry is already right in the copy it starts from. Neither runs the unit tests: they
         check the project's SQL on fixed inputs, not the lake (~1-2 s of a 10k-run build); a
         `dbt build` by hand and the test suite run them."""
-        lake_bytes = sum(lake_file.size_bytes for lake_file in self.lake_files.values())
-        threads = ["--threads", "1"] if lake_bytes >= ONE_NODE_AT_A_TIME_MIN_BYTES else []
+        threads = ["--threads", "1"] if self.bytes_read() >= ONE_NODE_AT_A_TIME_MIN_BYTES else []
         if self.kind != "incremental":
             return [*threads, "--exclude", "test_type:unit"]
-        tables = {self.lake_files[path].lake_table for path in self.new_files}
-        if tables & set(INCREMENTAL_TABLES):
-            tables |= set(INCREMENTAL_TABLES)
+        tables = self.rebuilt_tables()
         unaffected = sorted(test for table, test in TESTS_OF_POINTERS_TO_RUNS.items() if table not in tables)
         return [*threads, "--select", *(f"stg_{name}+" for name in sorted(tables)),
                 "--exclude", "test_type:unit", *unaffected]
+
+    def rebuilt_tables(self) -> set[str]:
+        """The lake tables whose staging model, and everything downstream, this build runs."""
+        if self.kind != "incremental":
+            return set(lake.TABLES)
+        tables = {self.lake_files[path].lake_table for path in self.new_files}
+        if tables & set(INCREMENTAL_TABLES):
+            tables |= set(INCREMENTAL_TABLES)
+        return tables
+
+    def bytes_read(self) -> int:
+        """The bytes of the lake files dbt reads: every file in a full build; in an incremental one,
+        the new files of the INCREMENTAL_TABLES and every file of the other tables it rebuilds."""
+        tables = self.rebuilt_tables()
+        return sum(lake_file.size_bytes for path, lake_file in self.lake_files.items()
+                   if lake_file.lake_table in tables and self.reads(path))
 
     def document(self) -> dict[str, str]:
         return {"kind": self.kind, "reason": self.reason}

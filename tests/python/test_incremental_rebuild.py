@@ -369,18 +369,31 @@ def test_changed_or_compacted_files_and_late_artifacts_force_a_full_build(tmp_pa
     assert [failure.split(":")[0] for failure in result.failures] == ["test assert_run_artifact_counts_match_artifacts"]
 
 
-def test_a_large_lake_is_built_one_node_at_a_time():
-    """At 1M runs two memory-heavy nodes at once ran out of DuckDB's memory limit."""
-    def plan(kind, lake_bytes):
-        lake_files = {"runs/part-1.parquet": registry.LakeFile("runs", lake_bytes, 0, 0)}
-        return registry.BuildPlan(kind, "a reason", lake_files, frozenset(lake_files))
+def test_a_build_that_reads_much_of_the_lake_is_built_one_node_at_a_time():
+    """At 1M runs two memory-heavy nodes at once ran a full build out of DuckDB's memory limit. An
+    incremental build counts only what it reads: a small append to a large lake keeps two at a time."""
+    large = registry.ONE_NODE_AT_A_TIME_MIN_BYTES
 
-    assert plan("full", registry.ONE_NODE_AT_A_TIME_MIN_BYTES - 1).dbt_arguments() == ["--exclude", "test_type:unit"]
-    assert plan("full", registry.ONE_NODE_AT_A_TIME_MIN_BYTES).dbt_arguments() == [
-        "--threads", "1", "--exclude", "test_type:unit"]
-    assert plan("incremental", registry.ONE_NODE_AT_A_TIME_MIN_BYTES).dbt_arguments() == [
-        "--threads", "1", "--select", "stg_artifacts+", "stg_runs+", "--exclude", "test_type:unit",
-        "resolution_member_is_a_registered_run", "run_tag_targets_a_registered_run"]
+    def plan(kind, new_files, earlier_files=()):
+        lake_files = {path: registry.LakeFile(path.split("/")[0], size, 0, 0)
+                      for path, size in [*new_files, *earlier_files]}
+        return registry.BuildPlan(kind, "a reason", lake_files, frozenset(path for path, _ in new_files))
+
+    runs_and_artifacts = ["--select", "stg_artifacts+", "stg_runs+", "--exclude", "test_type:unit",
+                          "resolution_member_is_a_registered_run", "run_tag_targets_a_registered_run"]
+    assert plan("full", [("runs/1.parquet", large - 1)]).dbt_arguments() == ["--exclude", "test_type:unit"]
+    assert plan("full", [("runs/1.parquet", large)]).dbt_arguments() == ["--threads", "1", "--exclude", "test_type:unit"]
+    assert plan("incremental", [("runs/2.parquet", large)]).dbt_arguments() == ["--threads", "1", *runs_and_artifacts]
+    # The earlier files of runs and artifacts are not read again, nor those of a table not rebuilt.
+    small_append = plan("incremental", [("runs/2.parquet", 1)],
+                        [("artifacts/1.parquet", large), ("resolutions/1.parquet", large)])
+    assert small_append.bytes_read() == 1
+    assert small_append.dbt_arguments() == runs_and_artifacts
+    # A table read in full (resolutions) counts with every file.
+    new_resolution = plan("incremental", [("resolutions/2.parquet", 1)], [("resolutions/1.parquet", large - 1)])
+    assert new_resolution.bytes_read() == large
+    assert new_resolution.dbt_arguments() == ["--threads", "1", "--select", "stg_resolutions+",
+                                              "--exclude", "test_type:unit", "run_tag_targets_a_registered_run"]
 
 
 def test_an_incremental_build_skips_only_the_contracts_that_appended_runs_cannot_break():
