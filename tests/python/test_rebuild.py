@@ -112,6 +112,13 @@ def test_rebuild_on_an_empty_lake(quantbot, lake_root):
     assert document["row_counts"] == {
         **{table: 0 for table in REGISTRY_TABLES}, "artifact_kinds": 4, "dataset_kinds": 3, "run_statuses": 2,
     }
+    # The process ends without the interpreter's teardown (cli.exit_without_teardown), cleanly:
+    # nothing on stderr, no write-ahead log left (the next rebuild finds the registry current).
+    assert result.stderr == ""
+    assert not (lake_root / "quantbot.duckdb.wal").exists()
+    again = quantbot("registry", "rebuild", "--json")
+    assert (again.code, again.stderr) == (0, "")
+    assert again.json()["build"] == {"kind": "none", "reason": "no lake file was added, changed or removed since the previous build"}
     # The CLI released the file: it opens read-write at once.
     duckdb.connect(str(lake_root / "quantbot.duckdb")).close()
 
