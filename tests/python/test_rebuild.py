@@ -118,7 +118,8 @@ def test_rebuild_on_an_empty_lake(quantbot, lake_root):
     assert not (lake_root / "quantbot.duckdb.wal").exists()
     again = quantbot("registry", "rebuild", "--json")
     assert (again.code, again.stderr) == (0, "")
-    assert again.json()["build"] == {"kind": "none", "reason": "no lake file was added, changed or removed since the previous build"}
+    assert again.json()["build"] == {
+        "kind": "none", "reason": "no lake file was added, changed or removed since the previous build"}
     # The CLI released the file: it opens read-write at once.
     duckdb.connect(str(lake_root / "quantbot.duckdb")).close()
 
