@@ -79,7 +79,7 @@ def exit_without_teardown(exit_code: int) -> None:
     of the ~1,600 modules loaded once dbt is: it took ~0.6 s after every rebuild, at any lake
     size. By then the registry is swapped in and every DuckDB connection closed; the exit
     handlers (logging, multiprocessing's) still run and the output is flushed, as in a normal
-    exit."""
+    exit. Only the console entry point (`main`) calls it: in-process callers use `app`."""
     atexit._run_exitfuncs()  # what sys.exit would run first; no public name for it
     for stream in (sys.stdout, sys.stderr):
         try:
