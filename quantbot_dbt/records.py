@@ -413,7 +413,7 @@ def append_gathered_runs(lake_root: Path, gathered: GatheredRuns) -> Registratio
             known_datasets = existing_records(con, lake_root, lake.DATASETS, sorted(gathered.dataset_ids))
             if len(known_datasets) < len(gathered.dataset_ids):
                 return None
-            if existing_records(con, lake_root, lake.RUNS, gathered.run_ids, gathered.folders()):
+            if any_registered(con, lake_root, lake.RUNS, gathered.run_ids, gathered.folders()):
                 return None
         finally:
             con.close()
@@ -462,7 +462,7 @@ def stamped_batches(
     batches = []
     for table, groups in ((lake.ARTIFACTS, artifact_groups), (lake.RUNS, run_groups)):
         for columns in groups.values():
-            columns["registered_at"] = [registered_at] * len(columns[table.id_column])
+            columns["registered_at"] = lake.Repeated(registered_at, len(columns[table.id_column]))
         batches.append(lake.Batch(table, groups))
     return batches
 
@@ -518,7 +518,9 @@ def artifact_uris(run_inputs: list[RunInput]) -> list[str]:
     for run_input in run_inputs:
         try:
             for spec in as_list(run_input.fields.get("artifacts") or [], "artifacts"):
-                uri = artifact_spec(spec)["uri"]
+                # A dict is taken as it is (artifact_spec's checks cost 0.2 s per 100,000 runs);
+                # one with other keys is refused by run_records all the same.
+                uri = spec.get("uri") if type(spec) is dict else artifact_spec(spec)["uri"]
                 if isinstance(uri, str) and uri:
                     uris[uri] = None
         except InputError:
@@ -676,6 +678,20 @@ def existing_records(
         return {}
     rows = lake.records(con, lake_root, table, f"{table.id_column} IN (SELECT unnest($ids))", {"ids": ids}, partition)
     return {row[table.id_column]: without_registered_at(row) for row in rows}
+
+
+def any_registered(
+    con: duckdb.DuckDBPyConnection, lake_root: Path, table: lake.Table, ids: list[str], partition: lake.Partition
+) -> bool:
+    """Whether the lake has a record under any of these ids. Reads the id column alone: reading
+    whole records, as existing_records does, took 0.6 s instead of 0.3 s to check 100,000 new runs
+    against a lake of 1M."""
+    (found,) = con.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM ({lake.scan_sql(lake_root, table, partition)}) "
+        f"WHERE {table.id_column} IN (SELECT unnest($ids)) LIMIT 1)",
+        {"ids": ids},
+    ).fetchall()[0]
+    return found > 0
 
 
 def run_folders(runs: Iterable[dict[str, Any]]) -> lake.Partition:

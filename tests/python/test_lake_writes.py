@@ -100,17 +100,21 @@ def test_an_append_that_fails_part_way_leaves_no_file(lake_root):
 def test_records_given_column_by_column_are_the_records_given_as_rows():
     # Bulk registration converts its records column by column (lake.arrow_table); every kind of
     # value a run record holds must come out as from_pylist makes it of the same rows.
-    day = lake.utc_now().date()
+    day, stamp = lake.utc_now().date(), lake.utc_now()
     rows = [
         {"run_id": "r1", "dataset_ids": ["d1", "d2"], "strategy_hash": "s", "engine_version": "1.0.0", "seed": -(2**63),
          "callers": ["c"], "window_from": day, "window_to": day, "status": "completed", "strategy_family": None,
-         "params": {"b": "2", "a": "x"}, "metrics": {}, "artifact_count": 0, "registered_at": lake.utc_now()},
+         "params": {"b": "2", "a": "x"}, "metrics": {}, "artifact_count": 0, "registered_at": stamp},
         {"run_id": "r2", "dataset_ids": ["d1"], "strategy_hash": "s", "engine_version": "1.0.0", "seed": 2**63 - 1,
          "callers": ["c", "é"], "window_from": day, "window_to": day, "status": "failed", "strategy_family": "f",
-         "params": None, "metrics": {"pnl": -1.5}, "artifact_count": None, "registered_at": lake.utc_now()},
+         "params": None, "metrics": {"pnl": -1.5}, "artifact_count": None, "registered_at": stamp},
     ]
     columns = {column.name: [row[column.name] for row in rows] for column in lake.RUNS.columns}
     assert lake.record_count(columns) == 2
     by_columns = lake.arrow_table(lake.RUNS, columns)
     assert by_columns.equals(pa.Table.from_pylist(rows, schema=lake.RUNS.schema))
+    # A batch's registration time is given once (lake.Repeated), and comes out once per record.
+    stamped_once = lake.arrow_table(lake.RUNS, {**columns, "registered_at": lake.Repeated(stamp, 2)})
+    assert stamped_once.equals(by_columns)
+    assert stamped_once["registered_at"].to_pylist() == [stamp, stamp]
     assert by_columns.to_pylist()[0]["params"] == [("b", "2"), ("a", "x")]  # key order kept
