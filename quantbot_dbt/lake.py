@@ -248,11 +248,11 @@ Columns = dict[str, list[Any] | Repeated]  # column name -> values, one per reco
 @dataclass(frozen=True)
 class Batch:
     """Records of one table, grouped by their partition values (in `table.partition_keys` order).
-    A group is a list of record dicts, or its records column by column (every column of the table):
-    bulk registration gathers millions of records, and converting row dicts (pa.Table.from_pylist)
-    cost more than building them, because each dict is visited scattered across the heap; column
-    lists convert in half the time. The event tables take rows (their file names state their
-    highest event_seq)."""
+    A group is a list of record dicts, or its records column by column (every column of the table;
+    one with the same value for every record may be a Repeated): bulk registration gathers
+    millions of records, and converting row dicts (pa.Table.from_pylist) cost more than building
+    them, because each dict is visited scattered across the heap; column lists convert in half
+    the time. The event tables take rows (their file names state their highest event_seq)."""
 
     table: Table
     groups: dict[tuple[str, ...], Rows | Columns]

@@ -113,8 +113,8 @@ def test_records_given_column_by_column_are_the_records_given_as_rows():
     assert lake.record_count(columns) == 2
     by_columns = lake.arrow_table(lake.RUNS, columns)
     assert by_columns.equals(pa.Table.from_pylist(rows, schema=lake.RUNS.schema))
+    assert by_columns.to_pylist()[0]["params"] == [("b", "2"), ("a", "x")]  # key order kept
     # A batch's registration time is given once (lake.Repeated), and comes out once per record.
     stamped_once = lake.arrow_table(lake.RUNS, {**columns, "registered_at": lake.Repeated(stamp, 2)})
     assert stamped_once.equals(by_columns)
     assert stamped_once["registered_at"].to_pylist() == [stamp, stamp]
-    assert by_columns.to_pylist()[0]["params"] == [("b", "2"), ("a", "x")]  # key order kept
