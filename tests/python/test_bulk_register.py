@@ -163,3 +163,16 @@ def test_runs_already_in_the_lake_go_record_by_record(tmp_path, files):
     written, unchanged, artifacts_written = gathered[0]
     assert (len(written), len(unchanged), artifacts_written) == (1, 1, 2)
     assert len(gathered[1]["runs"]) == 2
+
+
+def test_any_registered_finds_an_id_in_the_folders_it_is_given(tmp_path, files):
+    # The check that hands a gathered batch on: a wrong False appends a run twice (the test
+    # above), a wrong True sends every batch record by record. Both are checked here.
+    lake_root = new_lake(tmp_path, "lake")
+    registration = records.register_runs(lake_root, [RunInput(plain_run(files, 1), "")])
+    (run_id,) = registration.written
+    october = {"engine_version": "1.0.0", "month": "2025-10"}
+    with duckdb.connect() as con:
+        assert records.any_registered(con, lake_root, lake.RUNS, ["f" * 64, run_id], october)
+        assert not records.any_registered(con, lake_root, lake.RUNS, ["f" * 64], october)
+        assert not records.any_registered(con, lake_root, lake.RUNS, [run_id], {**october, "month": "2025-11"})
