@@ -414,6 +414,33 @@ def appended_so_far(bench: Bench) -> int:
     return count - bench.runs
 
 
+MINIMAL_DBT_PROJECT = {
+    "dbt_project.yml": 'name: minimal\nversion: "0.1.0"\nconfig-version: 2\nprofile: minimal\nmodel-paths: ["models"]\n',
+    "profiles.yml": ("minimal:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
+                     "      path: \"{{ env_var('MINIMAL_DB') }}\"\n      threads: 2\n"),
+    "models/one.sql": "select 1 as one\n",
+}
+
+
+def measure_dbt_floor(bench: Bench) -> Figures:
+    """What any rebuild costs before it builds anything: `dbt build` of a project of one model
+    (`select 1`, no test, no source), as a process, with the output options `quantbot registry
+    rebuild` passes and dbt's partial parse warm. Floor: a process that only imports dbt. The
+    same at every lake size: it reads no lake."""
+    project = Path(bench.run_dir) / "minimal-dbt-project"
+    for name, text in MINIMAL_DBT_PROJECT.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    env = {**bench.environment("minimal"), "MINIMAL_DB": str(project / "minimal.duckdb")}
+    dbt = Path(sys.executable).parent / "dbt"  # the console script a user runs
+    command = [str(dbt), "build", "--project-dir", str(project), "--profiles-dir", str(project),
+               "--log-level", "none", "--no-write-json"]
+    samples, peak, _ = repeat_process(command, env, bench.repetitions)
+    floor_samples, floor_peak, _ = repeat_process([sys.executable, "-c", "import dbt.cli.main"], env, bench.repetitions)
+    return Figures(samples, floor_samples, peak, {"command": "dbt build (one model: select 1)",
+                                                  "floor_peak_rss_bytes": floor_peak})
+
+
 def measure_membership_query(bench: Bench) -> Figures:
     """The seed's membership query on the rebuilt registry (an open read-only connection):
     the runs of one RunSet, by name, joined to registry.runs. Floor: the same rows of
@@ -599,6 +626,9 @@ MEASUREMENTS = (
     Measurement("rebuild_full", "`quantbot registry rebuild --full-refresh`",
                 "the same rebuild (process, dbt build) on an empty lake",
                 5.0, 30.0, measure_rebuild_full, rss_target_1m=2 * GIB),
+    Measurement("dbt_floor", "`dbt build` of a one-model project, whole process",
+                "a process that only imports dbt", None, None, measure_dbt_floor,
+                status="context: no target; what any rebuild costs before it builds anything"),
     Measurement("membership_query", "membership query (runs of one RunSet joined to registry.runs)",
                 "the same registry.runs rows fetched by their ids",
                 0.010, 0.010, measure_membership_query),
