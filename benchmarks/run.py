@@ -20,6 +20,7 @@ dbt in a subprocess reports that subprocess's peak RSS instead (os.wait4).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -33,7 +34,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -414,6 +415,110 @@ def appended_so_far(bench: Bench) -> int:
     return count - bench.runs
 
 
+# ---------------------------------------------------------------- rebuilds in a running port
+
+
+class Port:
+    """A running `quantbot port` on one lake and registry, as the seed's TypeScript client keeps one
+    open: its first rebuild imports dbt and parses the project, the next ones do not."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.requests = 0
+        self.peak_rss_bytes: int | None = None  # known once the port has ended
+
+    def rebuild(self, full_refresh: bool) -> tuple[float, dict[str, Any]]:
+        """One rebuildRegistry request: its round trip in seconds, and its result."""
+        self.requests += 1
+        request = {"id": self.requests, "op": "rebuildRegistry", "args": {"full_refresh": full_refresh}}
+        started = time.perf_counter()
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        seconds = time.perf_counter() - started
+        if not line:
+            raise RuntimeError("the port ended without answering (its stderr is above)")
+        answer = json.loads(line)
+        if not answer["ok"]:
+            raise RuntimeError(f"rebuildRegistry through the port failed: {answer['error']}")
+        return seconds, answer["result"]
+
+    def end(self) -> None:
+        """Close its input (the port then exits) and keep its peak RSS (os.wait4: its own)."""
+        if self.peak_rss_bytes is not None:
+            return
+        self.process.stdin.close()
+        _, status, usage = os.wait4(self.process.pid, 0)
+        self.process.returncode = os.waitstatus_to_exitcode(status)  # reaped: keep Popen from waiting again
+        self.process.stdout.close()
+        self.peak_rss_bytes = usage.ru_maxrss * 1024
+        if self.process.returncode != 0:
+            raise RuntimeError(f"the port exited with {self.process.returncode}")
+
+
+@contextlib.contextmanager
+def running_port(bench: Bench, lake_root: Path, db_file: Path, target: str) -> Iterator[Port]:
+    process = subprocess.Popen(quantbot_command("port", "--lake", str(lake_root), "--db", str(db_file)),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               env=bench.environment(target), cwd=tempfile.gettempdir())
+    port = Port(process)
+    try:
+        yield port
+    finally:
+        port.end()
+
+
+def empty_port_rebuilds(bench: Bench) -> tuple[list[float], int]:
+    """The floor of a rebuild through a running port: full rebuilds of an empty lake, in one port,
+    after one that loads dbt."""
+    empty = Path(bench.run_dir) / "empty-lake"
+    empty.mkdir(parents=True, exist_ok=True)
+    with running_port(bench, empty, empty.parent / "empty-port.duckdb", "empty") as port:
+        port.rebuild(full_refresh=True)
+        samples = [port.rebuild(full_refresh=True)[0] for _ in range(bench.repetitions)]
+    return samples, port.peak_rss_bytes
+
+
+def measure_port_rebuild_full(bench: Bench) -> Figures:
+    """A full rebuild (rebuildRegistry, full_refresh) through a running `quantbot port`, after a
+    first one in the same port: the full rebuild without dbt's start (import, parse)."""
+    with running_port(bench, bench.lake_root, bench.db_file, "lake") as port:
+        first_seconds, _ = port.rebuild(full_refresh=True)
+        timed = [port.rebuild(full_refresh=True) for _ in range(bench.repetitions)]
+    floor_samples, floor_peak = empty_port_rebuilds(bench)
+    return Figures([seconds for seconds, _ in timed], floor_samples, port.peak_rss_bytes, {
+        "first_rebuild_in_the_port_seconds": first_seconds, "row_counts": timed[-1][1]["row_counts"],
+        "build": timed[-1][1]["build"], "floor_peak_rss_bytes": floor_peak,
+    })
+
+
+def measure_port_rebuild_after_append(bench: Bench) -> Figures:
+    """rebuild_after_append through a running `quantbot port`: register 1,000 new runs (in-process,
+    not timed), then rebuildRegistry; once per repetition, after one untimed append and rebuild
+    in the same port (it loads dbt and compiles what an incremental build runs)."""
+    pool = bench.pool_paths()
+    first = bench.runs + appended_so_far(bench)
+    seconds, builds = [], []
+    with running_port(bench, bench.lake_root, bench.db_file, "lake") as port:
+        for repetition in range(bench.repetitions + 1):
+            records.register_runs(bench.lake_root, generate.run_inputs(
+                first + repetition * APPENDED_RUNS, APPENDED_RUNS, pool, bench.seed))
+            elapsed, result = port.rebuild(full_refresh=False)
+            if repetition == 0:
+                first_seconds, first_build = elapsed, result["build"]
+                continue
+            seconds.append(elapsed)
+            builds.append(result["build"])
+    if any(build["kind"] != "incremental" for build in builds):
+        raise RuntimeError(f"a rebuild after an append was not incremental: {builds}")
+    floor_samples, floor_peak = empty_port_rebuilds(bench)
+    return Figures(seconds, floor_samples, port.peak_rss_bytes, {
+        "appended_runs_per_repetition": APPENDED_RUNS, "builds": builds,
+        "first_rebuild_in_the_port_seconds": first_seconds, "first_build": first_build,
+        "floor_peak_rss_bytes": floor_peak,
+    })
+
+
 MINIMAL_DBT_PROJECT = {
     "dbt_project.yml": 'name: minimal\nversion: "0.1.0"\nconfig-version: 2\nprofile: minimal\nmodel-paths: ["models"]\n',
     "profiles.yml": ("minimal:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
@@ -626,6 +731,10 @@ MEASUREMENTS = (
     Measurement("rebuild_full", "`quantbot registry rebuild --full-refresh`",
                 "the same rebuild (process, dbt build) on an empty lake",
                 5.0, 30.0, measure_rebuild_full, rss_target_1m=2 * GIB),
+    Measurement("port_rebuild_full", "full rebuild through a running `quantbot port`",
+                "the same (a running port) on an empty lake",
+                5.0, 30.0, measure_port_rebuild_full, rss_target_1m=2 * GIB,
+                status="the port's process: dbt started by an earlier rebuild in it, as for the seed's client"),
     Measurement("dbt_floor", "`dbt build` of a one-model project, whole process",
                 "a process that only imports dbt", None, None, measure_dbt_floor,
                 status="context: no target; what any rebuild costs before it builds anything"),
@@ -638,6 +747,10 @@ MEASUREMENTS = (
     Measurement("rebuild_after_append", "rebuild after appending 1,000 runs",
                 "the same rebuild (process, dbt build) on an empty lake",
                 5.0, 10.0, measure_rebuild_after_append),
+    Measurement("port_rebuild_after_append", "rebuild after appending 1,000 runs, through a running `quantbot port`",
+                "the same (a running port) on an empty lake",
+                5.0, 10.0, measure_port_rebuild_after_append,
+                status="the port's process: dbt started by an earlier rebuild in it, as for the seed's client"),
     Measurement("fragmented_resolve", "resolve, lake of 10,000 single-run registrations, compacted",
                 "the same resolve on the same runs written in batches",
                 None, None, measure_fragmented_resolve, ratio_target=2.0),
@@ -797,8 +910,9 @@ def table_text(rows: list[dict[str, Any]]) -> str:
     for item in rows:
         operation = item["operation"]
         if item["status"]:
-            notes.append(item["status"])
-            operation += f" [{len(notes)}]"
+            if item["status"] not in notes:
+                notes.append(item["status"])
+            operation += f" [{notes.index(item['status']) + 1}]"
         lines.append([
             operation, seconds_text(item["median_s"]), seconds_text(item["min_s"]), seconds_text(item["max_s"]),
             seconds_text(item["floor"]["median_s"]), f"{item['ratio']:.1f}x" if item["ratio"] else "-",
