@@ -23,6 +23,7 @@ from quantbot_dbt.port import OPERATIONS
 from quantbot_dbt.records import dataset_record
 
 from conftest import lake_files
+from test_incremental_rebuild import registry_tables
 
 FROZEN = "brook_baseline_2025Q4"
 
@@ -271,3 +272,69 @@ def test_a_failed_rebuild_is_an_error_answer_with_the_failures(demo, tmp_path):
     assert answer["error"]["details"]["ok"] is False
     assert answer["error"]["details"]["failures"] == [
         "test dataset_kind_is_a_dataset_kind: Got 1 result, configured to fail if != 0"]
+
+
+class PortSession:
+    """A real `quantbot port` kept open, as the seed's client keeps it: one request at a time, so
+    the test can change the lake between two answers."""
+
+    def __init__(self, lake_root: Path, cwd: Path) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "quantbot_dbt", "port", "--lake", str(lake_root)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=cwd)
+        self.sent = 0
+
+    def ask(self, op: str, **args: Any) -> dict[str, Any]:
+        self.sent += 1
+        self.process.stdin.write(request(self.sent, op, **args) + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self) -> int:
+        self.process.stdin.close()
+        self.process.stdout.close()
+        return self.process.wait()
+
+
+def test_rebuilds_in_one_port_see_every_write_between_them(demo, tmp_path):
+    """The port's later rebuilds run dbt in a process that has run it before (dbt loaded, the
+    project parsed): each sees what was written since, a failed one leaves nothing behind, and
+    the registry they leave is the one a fresh process builds in full."""
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    pq.write_table(pa.table({"trade_id": [1], "pnl": [2.5]}), outputs / "trades.parquet")
+
+    def new_run(seed: int) -> dict[str, Any]:
+        return {"datasets": "ohlcv_v2_2025Q4", "strategy_hash": "port_rebuilds", "engine_version": "1.0.0",
+                "seed": str(seed), "caller": ["brook"], "from": "2025-11-03", "to": "2025-11-09",
+                "artifact": [f"trades={outputs / 'trades.parquet'}"]}
+
+    session = PortSession(demo, tmp_path)
+    try:
+        first = session.ask("rebuildRegistry")
+        registered = session.ask("registerRun", **new_run(1))
+        after_one_run = session.ask("rebuildRegistry")
+        bogus = {**dataset_record("bogus_kind", "ohlcv"), "kind": "not_a_kind", "registered_at": lake.utc_now()}
+        tampered = lake.append(demo, [lake.Batch(lake.DATASETS, {(): [bogus]})])
+        failed = session.ask("rebuildRegistry")
+        for path in tampered:  # a test may take its own bad file back; the port never would
+            path.unlink()
+        session.ask("registerRun", **new_run(2))
+        after_two_runs = session.ask("rebuildRegistry")
+    finally:
+        assert session.close() == 0
+
+    assert first["result"]["build"]["kind"] == "full" and first["result"]["row_counts"]["runs"] == 48
+    assert registered["result"]["registered"] and registered["result"]["artifacts_registered"] == 1
+    assert after_one_run["result"]["build"] == {
+        "kind": "incremental", "reason": "2 lake file(s) added since the previous build (artifacts 1, runs 1)"}
+    assert after_one_run["result"]["row_counts"]["runs"] == 49
+    assert failed["ok"] is False and failed["error"]["details"]["failures"] == [
+        "test dataset_kind_is_a_dataset_kind: Got 1 result, configured to fail if != 0"]
+    assert after_two_runs["ok"] and after_two_runs["result"]["build"]["kind"] == "incremental"
+    assert after_two_runs["result"]["row_counts"]["runs"] == 50
+    in_the_port = registry_tables(demo / "quantbot.duckdb")
+    fresh = subprocess.run([sys.executable, "-m", "quantbot_dbt", "registry", "rebuild", "--full-refresh",
+                            "--lake", str(demo), "--db", str(tmp_path / "fresh.duckdb")],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert fresh.returncode == 0, fresh.stderr
+    assert in_the_port == registry_tables(tmp_path / "fresh.duckdb")
