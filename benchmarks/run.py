@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -191,9 +192,11 @@ def measure_bulk_register(bench: Bench) -> Figures:
     """The generator's registration, again, into scratch lakes: every run and its artifacts,
     batch by batch through records.register_runs (inputs built before the clock starts).
     Floor: the same rows (read back from the lake) written by plain pyarrow, one file per
-    table per batch, zstd, no partitioning, no fsync."""
+    table per batch, zstd, no partitioning, no fsync. Peak RSS: the registrations', taken before
+    the floor reads the whole lake back into Python rows (at 1M that read alone took this
+    worker to ~3.5 GiB)."""
     pool = bench.pool_paths()
-    seconds, floor_seconds, files_written = [], [], 0
+    seconds, scratch_lakes = [], []
     for repetition in range(bench.register_repetitions):
         scratch = Path(bench.run_dir) / f"register-{repetition}"
         shutil.rmtree(scratch, ignore_errors=True)
@@ -205,7 +208,11 @@ def measure_bulk_register(bench: Bench) -> Figures:
             records.register_runs(scratch, batch)
             elapsed += time.perf_counter() - started
         seconds.append(elapsed)
-        files_written = len(lake.files(scratch, lake.RUNS)) + len(lake.files(scratch, lake.ARTIFACTS))
+        scratch_lakes.append(scratch)
+    peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    files_written = len(lake.files(scratch_lakes[-1], lake.RUNS)) + len(lake.files(scratch_lakes[-1], lake.ARTIFACTS))
+    floor_seconds = []
+    for scratch in scratch_lakes:
         floor_seconds.append(plain_write_seconds(scratch, bench.batch_size, Path(bench.run_dir) / "floor"))
         shutil.rmtree(scratch)
     # The pool lets a call read each file once (~160 files a batch); what a distinct file costs
@@ -216,13 +223,14 @@ def measure_bulk_register(bench: Bench) -> Figures:
         records.file_facts(path)
     per_distinct_file = (time.perf_counter() - started) / len(pool_files)
     artifacts = bench.generated.get("artifacts") or 0
-    return Figures(seconds, floor_seconds, details={
+    return Figures(seconds, floor_seconds, peak_rss_bytes, details={
         "runs": bench.runs, "artifacts": artifacts, "batch_size": bench.batch_size,
         "batches": -(-bench.runs // bench.batch_size), "lake_files_written": files_written,
         "generation_register_seconds": bench.generated.get("register_seconds"),
         "distinct_artifact_files_read": len(pool_files) * -(-bench.runs // bench.batch_size),
         "seconds_per_distinct_artifact_file": per_distinct_file,
         "extra_seconds_if_every_artifact_were_a_distinct_file": per_distinct_file * artifacts,
+        "peak_rss_bytes_with_the_floor": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     })
 
 
