@@ -79,7 +79,7 @@ def compact(lake_root: Path, dry_run: bool = False) -> Compaction:
     with lake.exclusive_lock(lake.lock_path(lake_root, "compact")):
         compaction = plan(lake_root)
         compaction.dry_run = dry_run
-        with duckdb.connect() as con:  # one for every folder: a connection costs ~30 ms
+        with lake.connect() as con:
             if dry_run:
                 for folder_plan in compaction.merged_folders:
                     folder_plan.rows = distinct_row_count(con, folder_plan.sources)

@@ -77,7 +77,7 @@ def create(
         "params": params,
         "description": description,
     }
-    with lake.write_lock(lake_root), duckdb.connect() as con:
+    with lake.write_lock(lake_root), lake.connect() as con:
         existing = lake.records(con, lake_root, lake.EXPERIMENTS, "experiment_id = $id", {"id": record["experiment_id"]})
         if existing:
             refuse_if_different(without_registered_at(existing[0]), record)
@@ -113,7 +113,7 @@ def shown_value(value: Any) -> str:
 
 def list_experiments(lake_root: Path, runset_ref: str | None = None) -> list[dict[str, Any]]:
     """Every experiment, oldest first; with a RunSet (name, id or prefix), only its experiments."""
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         where, params = "TRUE", {}
         if runset_ref is not None:
             runset_id, _ = resolver.find_runset(con, lake_root, runset_ref)  # an unknown ref is refused
@@ -125,7 +125,7 @@ def list_experiments(lake_root: Path, runset_ref: str | None = None) -> list[dic
 def get_experiment(lake_root: Path, ref: str) -> dict[str, Any]:
     """One experiment by full id or unique prefix (8+ hex), with the runs and artifacts of the
     resolution it pinned: read from that resolution, never from the RunSet's current state."""
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         rows = [lake.record_by_prefix(con, lake_root, lake.EXPERIMENTS, ref, "experiment")]
         (experiment,) = describe(con, lake_root, rows)
         run_ids = pinned_resolutions(con, lake_root, rows)[experiment["resolution_id"]]["run_ids"]

@@ -254,7 +254,7 @@ def member_records(lake_root: Path, run_ids: list[str]) -> tuple[list[dict[str, 
     """The members' run and artifact records, read from the lake with the ids bound."""
     if not run_ids:
         return [], []
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         runs = lake.records(con, lake_root, lake.RUNS, "run_id IN (SELECT unnest($ids))", {"ids": run_ids})
         missing = sorted(set(run_ids) - {run["run_id"] for run in runs})
         if missing:
@@ -275,7 +275,7 @@ def is_parquet(artifact: dict[str, Any]) -> bool:
 def open_lab(resolution: dict[str, Any], runs: list[dict[str, Any]], artifacts: list[dict[str, Any]],
              kinds: set[str]) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory connection holding the scoped relations, then locked down (layer 2)."""
-    with duckdb.connect() as con:
+    with duckdb.connect() as con:  # a database of its own, not lake.connect(): lock_down sets it for good
         con.execute("SET python_enable_replacements = false")  # no reading Python variables by name
         membership = [{"runset_id": resolution["runset_id"], "resolution_id": resolution["resolution_id"],
                        "resolution_hash": resolution["resolution_hash"], "run_id": run_id}
@@ -434,7 +434,7 @@ def markdown_cell(value: str) -> str:
 
 def plain_table(arrow: pa.Table, nested_as_json: bool) -> pa.Table:
     """Rows a CSV or Parquet writer takes: intervals as text, and for CSV lists/maps/structs as JSON text."""
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         relation = con.from_arrow(arrow)
         converted = [column_type.id == "interval" or (nested_as_json and column_type.id in NESTED_TYPES)
                      for column_type in relation.types]

@@ -444,6 +444,27 @@ def write_synced(contents: pa.Table, path: Path, row_group_size: int | None = No
         os.close(fd)
 
 
+# ---------------------------------------------------------------- reading
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """A new connection (close it when done) to this process's in-memory DuckDB database.
+
+    Creating a database costs ~20 ms (its catalog of built-in functions), a connection to one
+    well under 1 ms: a resolve at 10,000 runs took ~110 ms with a database of its own and ~85 ms
+    without, so a port or a Python session that reads again pays it once. Connections share the
+    database's settings, which nothing here changes (the lab locks down a database of its own),
+    not their temp views."""
+    return process_database(os.getpid()).cursor()
+
+
+@functools.cache
+def process_database(pid: int) -> duckdb.DuckDBPyConnection:
+    """One per process id: a child forked after the first read gets a database of its own, since
+    DuckDB's threads do not survive a fork; the parent's is never closed there."""
+    return duckdb.connect()
+
+
 Partition = dict[str, "str | Callable[[str], bool]"]
 
 

@@ -92,7 +92,7 @@ def dataset_record(
 def register_dataset(lake_root: Path, record: dict[str, Any]) -> Registration:
     registration = Registration()
     with lake.write_lock(lake_root):
-        con = duckdb.connect()
+        con = lake.connect()
         try:
             existing = existing_records(con, lake_root, lake.DATASETS, [record["dataset_id"]])
         finally:
@@ -227,7 +227,7 @@ def append_new_runs(
     append the rest with their artifacts."""
     registration = Registration()
     with lake.write_lock(lake_root):
-        con = duckdb.connect()
+        con = lake.connect()
         try:
             known_datasets = existing_records(
                 con, lake_root, lake.DATASETS, sorted({d for run in runs.values() for d in run["dataset_ids"]})
@@ -408,7 +408,7 @@ def append_gathered_runs(lake_root: Path, gathered: GatheredRuns) -> Registratio
     them is in the lake yet. None otherwise: append_new_runs then refuses or skips them, naming
     the run."""
     with lake.write_lock(lake_root):
-        con = duckdb.connect()
+        con = lake.connect()
         try:
             known_datasets = existing_records(con, lake_root, lake.DATASETS, sorted(gathered.dataset_ids))
             if len(known_datasets) < len(gathered.dataset_ids):

@@ -23,7 +23,7 @@ from .records import check_vocabulary
 
 
 def list_datasets(lake_root: Path, kind: str | None = None) -> list[dict[str, Any]]:
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         if kind is None:
             return lake.records(con, lake_root, lake.DATASETS)
         check_vocabulary(kind, "dataset_kinds", "dataset kind")
@@ -32,7 +32,7 @@ def list_datasets(lake_root: Path, kind: str | None = None) -> list[dict[str, An
 
 def get_dataset(lake_root: Path, dataset_id: str) -> dict[str, Any]:
     validate_name(dataset_id, "dataset id")
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         rows = lake.records(con, lake_root, lake.DATASETS, "dataset_id = $id", {"id": dataset_id})
     if not rows:
         raise InputError(f"dataset {dataset_id!r} is not registered")
@@ -65,7 +65,7 @@ def list_runs(
         params["status"] = check_vocabulary(status, "run_statuses", "status")
     if limit is not None and limit < 1:
         raise InputError(f"invalid --limit {limit}: must be at least 1")
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         return lake.records(
             con, lake_root, lake.RUNS, " AND ".join(conditions), params, partition,
             order_by="window_from, window_to, run_id", limit=limit,
@@ -74,7 +74,7 @@ def list_runs(
 
 def get_run(lake_root: Path, run_ref: str) -> dict[str, Any]:
     """A run by full id or unique prefix, with its artifacts."""
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         run = lake.record_by_prefix(con, lake_root, lake.RUNS, run_ref, "run")
         run["artifacts"] = lake.records(
             con, lake_root, lake.ARTIFACTS, "run_id = $run_id", {"run_id": run["run_id"]}, order_by="kind, artifact_id"

@@ -286,7 +286,7 @@ def create_runset(
     spec_json = canonical_json(spec)
     runset_id = runset_id_for(spec_json)
     created = Created(runset_id, name, spec_json)
-    with lake.write_lock(lake_root), duckdb.connect() as con:
+    with lake.write_lock(lake_root), lake.connect() as con:
         known = lake.records(con, lake_root, lake.DATASETS, "dataset_id IN (SELECT unnest($ids))",
                              {"ids": spec["datasets"]})
         unknown = sorted(set(spec["datasets"]) - {row["dataset_id"] for row in known})
@@ -499,7 +499,7 @@ def resolve(lake_root: Path, ref: str, force: bool = False, as_of: dt.datetime |
     --as-of computes what the spec selected at that instant and records nothing."""
     if force and as_of is not None:
         raise InputError("--as-of computes a past selection without recording it; drop --force")
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         runset_id, used_name = find_runset(con, lake_root, ref)
         if force:
             # State read, checked and recorded under one lock: a freeze cannot slip in between.
@@ -595,13 +595,13 @@ def resolution_view(state: RunSetState, used_name: str | None, resolution: dict[
 def change_state(lake_root: Path, ref: str, change: str, resolution_id: str | None = None) -> dict[str, Any]:
     """freeze / unfreeze / delete: append the event if it changes something; say what happened."""
     if change == "freeze":
-        with duckdb.connect() as con:
+        with lake.connect() as con:
             runset_id, used_name = find_runset(con, lake_root, ref)
             state = resolvable_state(con, lake_root, runset_id, used_name, force=False)
             if resolution_id is None and state.latest_resolution is None:
                 with lake.write_lock(lake_root):  # nothing seen yet: pin a fresh one
                     record_resolution(con, lake_root, resolvable_state(con, lake_root, runset_id, used_name, False))
-    with lake.write_lock(lake_root), duckdb.connect() as con:
+    with lake.write_lock(lake_root), lake.connect() as con:
         runset_id, used_name = find_runset(con, lake_root, ref)
         state = load_state(con, lake_root, runset_id)
         name = display(state, used_name)
@@ -627,7 +627,7 @@ def change_state(lake_root: Path, ref: str, change: str, resolution_id: str | No
 def tag_runset(lake_root: Path, ref: str, tags: Iterable[str], untag: bool = False) -> dict[str, Any]:
     """Add or remove RunSet labels (events; the spec and its id never change)."""
     tags = validate_names(tags, "tag")
-    with lake.write_lock(lake_root), duckdb.connect() as con:
+    with lake.write_lock(lake_root), lake.connect() as con:
         runset_id, used_name = find_runset(con, lake_root, ref)
         state = load_state(con, lake_root, runset_id)
         if state.deleted:
@@ -643,7 +643,7 @@ def tag_runset(lake_root: Path, ref: str, tags: Iterable[str], untag: bool = Fal
 def tag_run(lake_root: Path, run_ref: str, tags: Iterable[str], untag: bool = False) -> dict[str, Any]:
     tags = validate_names(tags, "tag")
     run_id = get_run(lake_root, run_ref)["run_id"]
-    with lake.write_lock(lake_root), duckdb.connect() as con:
+    with lake.write_lock(lake_root), lake.connect() as con:
         current_run_tags_view(con, lake_root, None)
         current = {tag for (tag,) in con.execute("SELECT tag FROM current_run_tags WHERE run_id = $id", {"id": run_id}).fetchall()}
         changing = [tag for tag in tags if (tag in current) == untag]
@@ -679,7 +679,7 @@ def summary(state: RunSetState, used_name: str | None = None) -> dict[str, Any]:
 
 
 def get_runset(lake_root: Path, ref: str, include_deleted: bool = False) -> dict[str, Any]:
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         runset_id, used_name = find_runset(con, lake_root, ref)
         state = load_state(con, lake_root, runset_id)
     if state.deleted and not include_deleted:
@@ -693,7 +693,7 @@ def list_runsets(lake_root: Path, tags: Iterable[str] = (), frozen: bool | None 
     tags = validate_names(tags, "tag") if list(tags) else []
     if dataset is not None:
         get_dataset(lake_root, dataset)  # an unknown dataset is refused, as by `run list`
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         states = load_states(con, lake_root)
     listed = []
     for state in states.values():
@@ -707,7 +707,7 @@ def list_runsets(lake_root: Path, tags: Iterable[str] = (), frozen: bool | None 
 
 def history(lake_root: Path, ref: str) -> dict[str, Any]:
     """Every resolution of a RunSet, newest first."""
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         runset_id, used_name = find_runset(con, lake_root, ref)
         state = load_state(con, lake_root, runset_id)
     pinned = state.pinned_resolution_id
@@ -732,7 +732,7 @@ def history(lake_root: Path, ref: str) -> dict[str, Any]:
 def diff(lake_root: Path, ref: str, from_id: str | None = None, to_id: str | None = None) -> dict[str, Any]:
     """Runs added and removed from one resolution to another; by default from the current
     resolution to what a fresh resolve would select now (nothing is recorded)."""
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         runset_id, used_name = find_runset(con, lake_root, ref)
         state = load_state(con, lake_root, runset_id)
         start = state.resolution(from_id) if from_id else state.current_resolution

@@ -10,8 +10,11 @@ implementation; the test that would catch each one says so ("#N").
 import datetime as dt
 import hashlib
 import json
+import multiprocessing
+import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -790,3 +793,54 @@ def test_runset_labels_are_added_and_removed_as_events_without_changing_the_id(q
     cli("runset", "delete", BROOK)
     assert_one_error_line(quantbot("runset", "tag", BROOK, "x"),
                           f"error: RunSet {BROOK} is deleted; create it again to revive it")
+
+
+# ---------------------------------------------------------------- in-process: one DuckDB database per process
+#
+# Python sessions and the port call the library again and again; lake.connect() gives each call a
+# connection to one in-memory database per process instead of a new database (~20 ms each).
+
+THREAD_CASES = {  # name: (filters, members), from FILTER_CASES
+    "caller-within": ({"callers": ["alice"]}, "agi"),
+    "window-within": ({"window_from": "2025-10-01", "window_to": "2025-12-31"}, "abf"),
+    "strategy-family": ({"strategy_family": "meanrev"}, "ch"),
+    "status-any": ({"status": "any"}, "abcdfghi"),
+}
+
+
+def test_resolves_in_threads_of_one_process_each_select_their_own_runs(universe, lake_root):
+    """Each call's temp views (lake_runs, ...) live on its own connection: four RunSets resolved at
+    once, over and over, in four threads, never see one another's selection."""
+    for name, (filters, _) in THREAD_CASES.items():
+        resolver.create_runset(lake_root, name, resolver.runset_spec(["D1"], **filters))
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+    def members(name: str) -> list[list[str]]:
+        return [resolver.resolve(lake_root, name, as_of=now)["run_ids"] for _ in range(10)]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        selected = dict(zip(THREAD_CASES, pool.map(members, THREAD_CASES)))
+
+    assert selected == {name: [ids(keys)] * 10 for name, (_, keys) in THREAD_CASES.items()}
+
+
+def test_a_child_forked_after_a_resolve_resolves_on_a_database_of_its_own(universe, lake_root):
+    """DuckDB's threads do not survive a fork: a child must not use the database its parent made."""
+    resolver.create_runset(lake_root, "caller-within", resolver.runset_spec(["D1"], callers=["alice"]))
+    first = resolver.resolve(lake_root, "caller-within")
+    parent_database = lake_module.process_database(os.getpid())
+
+    def child(answers: multiprocessing.Queue) -> None:
+        answers.put((resolver.resolve(lake_root, "caller-within")["run_ids"],
+                     lake_module.process_database(os.getpid()) is parent_database))
+
+    fork = multiprocessing.get_context("fork")
+    answers = fork.Queue()
+    process = fork.Process(target=child, args=(answers,))
+    process.start()
+    process.join(timeout=60)
+
+    assert process.exitcode == 0
+    assert answers.get(timeout=5) == (ids("agi"), False)
+    assert first["run_ids"] == ids("agi")
+    assert lake_module.process_database(os.getpid()) is parent_database
