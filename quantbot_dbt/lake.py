@@ -450,11 +450,11 @@ def write_synced(contents: pa.Table, path: Path, row_group_size: int | None = No
 def connect() -> duckdb.DuckDBPyConnection:
     """A new connection (close it when done) to this process's in-memory DuckDB database.
 
-    Creating a database costs ~20 ms (its catalog of built-in functions), a connection to one
-    well under 1 ms: a resolve at 10,000 runs took ~110 ms with a database of its own and ~85 ms
-    without, so a port or a Python session that reads again pays it once. Connections share the
-    database's settings, which nothing here changes (the lab locks down a database of its own),
-    not their temp views."""
+    Creating a database costs ~20 ms (its catalog of built-in functions), closing it a few more, a
+    connection to one well under 1 ms: a port or a Python session that reads again pays it once
+    (a fresh resolve of the 10k benchmark lake, alternated in one process: a median of 130 ms with
+    a database of its own, 105 ms with this one). Connections share the database's settings,
+    which nothing here changes (the lab locks down a database of its own), not their temp views."""
     return process_database(os.getpid()).cursor()
 
 
