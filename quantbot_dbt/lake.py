@@ -444,9 +444,6 @@ def write_synced(contents: pa.Table, path: Path, row_group_size: int | None = No
         os.close(fd)
 
 
-# ---------------------------------------------------------------- reading
-
-
 def connect() -> duckdb.DuckDBPyConnection:
     """A new connection (close it when done) to this process's in-memory DuckDB database.
 

@@ -843,4 +843,3 @@ def test_a_child_forked_after_a_resolve_resolves_on_a_database_of_its_own(univer
     assert process.exitcode == 0
     assert answers.get(timeout=5) == (ids("agi"), False)
     assert first["run_ids"] == ids("agi")
-    assert lake_module.process_database(os.getpid()) is parent_database
