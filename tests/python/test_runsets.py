@@ -836,7 +836,7 @@ def test_a_child_forked_after_a_resolve_resolves_on_a_database_of_its_own(univer
 
     fork = multiprocessing.get_context("fork")
     answers = fork.Queue()
-    process = fork.Process(target=child, args=(answers,))
+    process = fork.Process(target=child, args=(answers,), daemon=True)  # a hung child must not hold pytest's exit
     process.start()
     process.join(timeout=60)
 
