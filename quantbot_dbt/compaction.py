@@ -11,11 +11,17 @@ Safe while others work on the lake:
   `lake.swapping` lock, which waits for every CLI/port process reading or writing (they hold
   `lake.reading`), so no reader sees a half-swapped folder or opens a removed file;
 - files appended after the plan was made are not touched; two compactions never overlap.
+
+Each compaction that merges files leaves a record of it under `<lake>/compactions/` (which
+file replaced which, and each one's size and times): the next registry rebuild reads it to keep
+the registry it has, which holds the same records, instead of rebuilding it in full.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,15 +95,95 @@ def compact(lake_root: Path, dry_run: bool = False) -> Compaction:
             with lake.swapping(lake_root):
                 # A crash inside this loop can leave a merged file beside its sources: the same
                 # records twice, which every reader folds and the next compaction merges.
+                merges = []
                 for folder_plan, temp_path, final_path in pending:
+                    # The sources' state as they are removed: a file edited since the merge read it
+                    # then differs from what any build read, and the record accounts for nothing.
+                    sources = [lake.LakeFile.of(source, folder_plan.table) for source in folder_plan.sources]
                     os.rename(temp_path, final_path)
                     for source in folder_plan.sources:
                         source.unlink()
                     lake.fsync_dir(folder_plan.folder)
+                    merges.append((final_path, lake.LakeFile.of(final_path, folder_plan.table),
+                                   dict(zip(folder_plan.sources, sources))))
+                if merges:
+                    # A crash before this line leaves no record: the next rebuild is a full one.
+                    write_record(lake_root, merges)
         finally:
             for _, temp_path, _ in pending:
                 temp_path.unlink(missing_ok=True)  # left only if the swap failed before renaming it
     return compaction
+
+
+# ---------------------------------------------------------------- records of compactions
+
+RECORD_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class MergedFile:
+    """A file a compaction wrote, as it left it, and the files whose records it holds, as they were."""
+
+    state: lake.LakeFile
+    sources: dict[str, lake.LakeFile]
+
+
+def records_folder(lake_root: Path) -> Path:
+    return lake_root / "compactions"
+
+
+def write_record(lake_root: Path, merges: list[tuple[Path, lake.LakeFile, dict[Path, lake.LakeFile]]]) -> Path:
+    """One JSON file per compaction, written as lake files are (temp file, fsync, rename): which
+    file replaced which, paths relative to the lake root."""
+
+    def entry(path: Path, state: lake.LakeFile) -> dict[str, object]:
+        return {"path": str(path.relative_to(lake_root)), "lake_table": state.lake_table,
+                "size_bytes": state.size_bytes, "modified_ns": state.modified_ns, "changed_ns": state.changed_ns}
+
+    document = {"format": RECORD_FORMAT, "merged": [
+        {**entry(path, state), "sources": [entry(source, source_state) for source, source_state in sources.items()]}
+        for path, state, sources in merges
+    ]}
+    folder = records_folder(lake_root)
+    folder.mkdir(exist_ok=True)
+    final_path = folder / f"compaction-{lake.utc_now():%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}.json"
+    temp_path = folder / f".{final_path.name}.tmp"
+    try:
+        with open(temp_path, "w", encoding="utf-8") as out:
+            json.dump(document, out, indent=1)
+            out.flush()
+            os.fsync(out.fileno())
+        os.rename(temp_path, final_path)
+    finally:
+        temp_path.unlink(missing_ok=True)
+    lake.fsync_dir(folder)
+    return final_path
+
+
+def merged_files(lake_root: Path) -> dict[str, MergedFile]:
+    """Every file any compaction of this lake wrote (whether it is still there or not), by path
+    as lake.files spells it. Raises ValueError, naming the record, for one that cannot be read."""
+    merged: dict[str, MergedFile] = {}
+
+    def lake_file(entry: dict[str, object]) -> tuple[str, lake.LakeFile]:
+        return str(lake_root / str(entry["path"])), lake.LakeFile(
+            str(entry["lake_table"]), int(entry["size_bytes"]), int(entry["modified_ns"]), int(entry["changed_ns"]))
+
+    folder = records_folder(lake_root)
+    for record in sorted(folder.glob("compaction-*.json")) if folder.is_dir() else []:
+        try:
+            document = json.loads(record.read_text(encoding="utf-8"))
+            if document["format"] != RECORD_FORMAT:
+                raise ValueError(f"format {document['format']!r}, not {RECORD_FORMAT}")
+            for entry in document["merged"]:
+                path, state = lake_file(entry)
+                merged[path] = MergedFile(state, dict(lake_file(source) for source in entry["sources"]))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"the compaction record {record} cannot be read: {error}") from None
+    return merged
+
+
+# ---------------------------------------------------------------- merging
 
 
 def distinct_row_count(con: duckdb.DuckDBPyConnection, sources: list[Path]) -> int:

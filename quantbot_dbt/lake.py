@@ -389,6 +389,21 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class LakeFile:
+    """A lake file as it is on disk: any change to it (compaction, a hand edit) shows here."""
+
+    lake_table: str
+    size_bytes: int
+    modified_ns: int
+    changed_ns: int  # ctime: also moves when a file is rewritten and its mtime set back
+
+    @classmethod
+    def of(cls, path: str | Path, lake_table: str) -> LakeFile:
+        stat = os.stat(path)
+        return cls(lake_table, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
 def append(lake_root: Path, batches: list[Batch]) -> list[Path]:
     """Append every batch, all files written and fsynced before the first becomes visible.
 

@@ -13,7 +13,8 @@ from typing import Any, Iterator
 
 import duckdb
 
-from . import lake
+from . import compaction, lake
+from .lake import LakeFile
 from .ids import InputError, validate_name
 from .output import one_line
 from .project import REGISTRY_SCHEMA, project_dir
@@ -119,16 +120,6 @@ TESTS_OF_POINTERS_TO_RUNS = {
 }
 
 
-@dataclass(frozen=True)
-class LakeFile:
-    """A lake file as a build read it; any change to it (compaction, a hand edit) shows here."""
-
-    lake_table: str
-    size_bytes: int
-    modified_ns: int
-    changed_ns: int  # ctime: also moves when a file is rewritten and its mtime set back
-
-
 @dataclass
 class BuildPlan:
     kind: str  # "full", "incremental", or "none" (the registry is current: nothing to build)
@@ -223,8 +214,7 @@ def lake_files(lake_root: Path) -> dict[str, LakeFile]:
     found = {}
     for table in lake.TABLES.values():
         for path in lake.files(lake_root, table):
-            stat = os.stat(path)
-            found[path] = LakeFile(table.name, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+            found[path] = LakeFile.of(path, table.name)
     return found
 
 
@@ -251,21 +241,61 @@ def plan_build(lake_root: Path, db_file: Path, lake_now: dict[str, LakeFile], fu
         return full(f"the registry was built from another lake ({recorded_root})")
     if recorded_digest != project_digest():
         return full("the dbt project (models, macros, tests, seeds) or the dbt or DuckDB version changed since the registry was built")
-    gone = sorted(path for path in earlier_files if path not in lake_now)
-    if gone:
-        return full(f"{len(gone)} lake file(s) read by the previous build are gone (compacted or removed), e.g. {gone[0]}")
-    changed = sorted(path for path, state in earlier_files.items() if lake_now[path] != state)
+    changed = sorted(path for path, state in earlier_files.items() if path in lake_now and lake_now[path] != state)
     if changed:
         return full(f"{len(changed)} lake file(s) read by the previous build have changed since, e.g. {changed[0]}")
-    new_files = frozenset(lake_now) - frozenset(earlier_files)
+    gone = sorted(path for path in earlier_files if path not in lake_now)
+    merged_since: frozenset[str] = frozenset()
+    if gone:
+        try:
+            accounted, merged_since = compacted_since(compaction.merged_files(lake_root), earlier_files, lake_now)
+        except ValueError as error:
+            return full(str(error))
+        unaccounted = [path for path in gone if path not in accounted]
+        if unaccounted:
+            return full(f"{len(unaccounted)} lake file(s) read by the previous build are gone, and no record of a "
+                        f"compaction says which file of the lake holds their records now, e.g. {unaccounted[0]}")
+    new_files = frozenset(lake_now) - frozenset(earlier_files) - merged_since
     if not new_files:
-        return BuildPlan("none", "no lake file was added, changed or removed since the previous build", lake_now)
+        return BuildPlan("none", (
+            f"no lake file was added since the previous build, and the {len(gone)} it read that are gone were "
+            f"compacted into {len(merged_since)} holding the same records" if gone else
+            "no lake file was added, changed or removed since the previous build"), lake_now)
     per_table: dict[str, int] = {}
     for path in new_files:
         per_table[lake_now[path].lake_table] = per_table.get(lake_now[path].lake_table, 0) + 1
     counts = ", ".join(f"{name} {count}" for name, count in sorted(per_table.items()))
-    return BuildPlan("incremental", f"{len(new_files)} lake file(s) added since the previous build ({counts})",
+    compacted = f"; the {len(gone)} it read that are gone were compacted into files of the lake" if gone else ""
+    return BuildPlan("incremental", f"{len(new_files)} lake file(s) added since the previous build ({counts}){compacted}",
                      lake_now, new_files)
+
+
+def compacted_since(merged: dict[str, compaction.MergedFile], earlier_files: dict[str, LakeFile],
+                    lake_now: dict[str, LakeFile]) -> tuple[set[str], frozenset[str]]:
+    """What the compactions recorded in `merged` did to the files the previous build read: those
+    of its files whose records are all in a file of the lake now (accounted for), and the lake's
+    files that hold nothing else (the registry already has their records, so they are not new).
+
+    A compacted file counts only as the compaction left it, and each of its sources only as the
+    previous build, or an earlier compaction, left it: a file edited since accounts for nothing,
+    and the gone files then lead to a full build. A compacted file that also holds records the
+    previous build did not read (a file appended since was merged in too) accounts for its
+    sources and is read as a new file: the incremental models fold the records sent again."""
+    accounted: set[str] = set()
+
+    def holds_only_records_read(path: str, state: LakeFile) -> bool:
+        if earlier_files.get(path) == state:
+            accounted.add(path)
+            return True
+        merged_file = merged.get(path)
+        if merged_file is None or merged_file.state != state:
+            return False
+        # Every source is walked (no short cut), so that each one read before is accounted for.
+        return all([holds_only_records_read(source, source_state) for source, source_state in merged_file.sources.items()])
+
+    merged_since = frozenset(path for path, state in lake_now.items()
+                             if path not in earlier_files and path in merged and holds_only_records_read(path, state))
+    return accounted, merged_since
 
 
 def previous_build(db_file: Path) -> tuple[str, str, dict[str, LakeFile]] | None:

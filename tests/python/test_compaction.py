@@ -118,6 +118,31 @@ def test_compaction_keeps_every_record_the_registry_and_every_resolution_hash(sm
     assert fresh["resolution_hash"] == history_before["q4_completed"]["resolutions"][0]["resolution_hash"]
 
 
+def test_a_compaction_records_which_file_replaced_which(small_lake, quantbot):
+    before = {path: lake.LakeFile.of(path, table.name) for table in lake.TABLES.values()
+              for path in lake.files(small_lake, table)}
+
+    result = quantbot("registry", "compact", "--json", check=True).json()
+
+    (record,) = sorted((small_lake / "compactions").iterdir())
+    assert record.name.startswith("compaction-") and record.suffix == ".json"
+    merged = compaction.merged_files(small_lake)
+    after = {path: lake.LakeFile.of(path, table.name) for table in lake.TABLES.values()
+             for path in lake.files(small_lake, table)}
+    assert {path: merged_file.state for path, merged_file in merged.items()} == {
+        path: state for path, state in after.items() if path not in before}
+    assert len(merged) == len(result["folders"])
+    for path, merged_file in merged.items():
+        assert {Path(source).parent for source in merged_file.sources} == {Path(path).parent}
+        assert merged_file.sources == {source: before[source] for source in merged_file.sources}
+    assert sorted(source for merged_file in merged.values() for source in merged_file.sources) == sorted(
+        set(before) - set(after))
+    # Nothing merged, nothing recorded: a dry run, or a second compaction.
+    quantbot("registry", "compact", "--dry-run", check=True)
+    quantbot("registry", "compact", check=True)
+    assert sorted((small_lake / "compactions").iterdir()) == [record]
+
+
 def test_merged_event_files_state_their_highest_event_seq_and_the_sequence_goes_on(small_lake):
     compaction.compact(small_lake)
 

@@ -331,7 +331,7 @@ def test_what_reads_the_new_records_of_runs_or_artifacts_reads_no_other_lake_tab
 # ---------------------------------------------------------------- lakes that need a full build
 
 
-def test_changed_or_compacted_files_and_late_artifacts_force_a_full_build(tmp_path, worker_db):
+def test_changed_or_removed_files_and_late_artifacts_force_a_full_build(tmp_path, worker_db):
     lake_root = tmp_path / "lake"
     base_lake(lake_root, tmp_path / "outputs")
     assert rebuild(lake_root, worker_db).ok
@@ -344,14 +344,14 @@ def test_changed_or_compacted_files_and_late_artifacts_force_a_full_build(tmp_pa
     plan = registry.plan_build(lake_root, worker_db, registry.lake_files(lake_root), False)
     assert (plan.kind, plan.reason) == ("full", f"1 lake file(s) read by the previous build have changed since, e.g. {replaced}")
 
-    # Compaction merges files: the ones the registry was built from are gone.
+    # Compacted after that edit: the compaction's record accounts for the other files it merged,
+    # not for the edited one, which is not the file the registry was built from.
     merged = compact(lake_root)
     assert merged.files_after < merged.files_before
     result = rebuild(lake_root, worker_db)
-    assert result.ok and result.build["kind"] == "full"
-    assert result.build["reason"].startswith(
-        f"{merged.files_before - merged.files_after + len(merged.merged_folders)} lake file(s) read by the previous "
-        "build are gone (compacted or removed), e.g. ")
+    assert result.ok and result.build == {"kind": "full", "reason": (
+        "1 lake file(s) read by the previous build are gone, and no record of a compaction says which file of "
+        f"the lake holds their records now, e.g. {replaced}")}
     assert registry_tables(worker_db) == full_tables
 
     # An artifact added by hand to a run an earlier build registered: the incremental build cannot
@@ -367,6 +367,96 @@ def test_changed_or_compacted_files_and_late_artifacts_force_a_full_build(tmp_pa
     # The full build it fell back to names what is wrong: the run says how many artifacts it has.
     assert not result.ok
     assert [failure.split(":")[0] for failure in result.failures] == ["test assert_run_artifact_counts_match_artifacts"]
+
+
+# ---------------------------------------------------------------- compacted lakes
+
+
+def compacted_after_a_build(tmp_path: Path, worker_db: Path) -> tuple[Path, dict[str, list[tuple]], list[str], int]:
+    """A lake of several files per folder, built, then compacted: the lake, the registry's tables,
+    the files the build read that the compaction removed, and the files it wrote."""
+    lake_root = tmp_path / "lake"
+    base_lake(lake_root, tmp_path / "outputs")
+    append_a_run(lake_root, tmp_path / "outputs")  # a second file in the runs folder of 2025-11
+    assert rebuild(lake_root, worker_db, full_refresh=True).ok
+    read_by_the_build = registry.lake_files(lake_root)
+    merged = compact(lake_root)
+    gone = sorted(set(read_by_the_build) - set(registry.lake_files(lake_root)))
+    return lake_root, registry_tables(worker_db), gone, len(merged.merged_folders)
+
+
+def test_a_rebuild_after_a_compaction_keeps_the_registry_and_reads_only_new_files(tmp_path, worker_db):
+    lake_root, tables, gone, merged_files = compacted_after_a_build(tmp_path, worker_db)
+    assert (len(gone), merged_files) == (4, 2)  # datasets 2 -> 1, runs of 2025-11 2 -> 1
+    built = os.stat(worker_db).st_mtime_ns
+
+    result = rebuild(lake_root, worker_db)
+
+    assert result.ok and result.build == {"kind": "none", "reason": (
+        "no lake file was added since the previous build, and the 4 it read that are gone were compacted into 2 "
+        "holding the same records")}
+    assert os.stat(worker_db).st_mtime_ns == built and registry_tables(worker_db) == tables
+
+    # A run appended after the compaction: only its two files are read, not the compacted ones.
+    files_before = set(registry.lake_files(lake_root))
+    register_runs(lake_root, [RunInput({
+        "dataset_ids": ["ohlcv_q4"], "strategy_hash": "s4", "engine_version": "1.0.0", "seed": 10, "callers": ["brook"],
+        "window_from": "2025-11-03", "window_to": "2025-11-04", "status": "completed",
+        "artifacts": [{"kind": "metrics", "uri": str(tmp_path / "outputs" / "metrics.parquet")}]})])
+    new_files = set(registry.lake_files(lake_root)) - files_before
+    plan = registry.plan_build(lake_root, worker_db, registry.lake_files(lake_root), False)
+    assert (plan.kind, plan.new_files) == ("incremental", new_files)
+    assert plan.reason == ("2 lake file(s) added since the previous build (artifacts 1, runs 1); "
+                           "the 4 it read that are gone were compacted into files of the lake")
+    incremental = rebuild(lake_root, worker_db)
+    assert incremental.ok and incremental.build["kind"] == "incremental"
+    incremental_tables = registry_tables(worker_db)
+    assert rebuild(lake_root, worker_db, full_refresh=True).ok
+    assert incremental_tables == registry_tables(worker_db) != tables
+
+
+def test_files_appended_then_compacted_with_older_ones_are_read_again(tmp_path, worker_db):
+    """The merged file also holds records the registry does not have: it is read as a new file,
+    and its older records fold into the rows already there."""
+    lake_root = tmp_path / "lake"
+    base_lake(lake_root, tmp_path / "outputs")
+    assert rebuild(lake_root, worker_db, full_refresh=True).ok
+    register_dataset(lake_root, dataset_record("candles_q4", "candles", "2025-10-01", "2025-12-31"))
+    merged = compact(lake_root)
+    (datasets_file,) = lake.files(lake_root, lake.DATASETS)
+
+    plan = registry.plan_build(lake_root, worker_db, registry.lake_files(lake_root), False)
+
+    assert (plan.kind, plan.new_files) == ("incremental", {datasets_file})
+    assert plan.reason == ("1 lake file(s) added since the previous build (datasets 1); "
+                           "the 2 it read that are gone were compacted into files of the lake")
+    assert [(folder.table, len(folder.sources)) for folder in merged.merged_folders] == [("datasets", 3)]  # one new
+    result = rebuild(lake_root, worker_db)
+    assert result.ok and result.build["kind"] == "incremental"
+    incremental_tables = registry_tables(worker_db)
+    assert [row[0] for row in incremental_tables["datasets"]] == ["alerts_h2", "candles_q4", "ohlcv_q4"]
+    assert rebuild(lake_root, worker_db, full_refresh=True).ok
+    assert registry_tables(worker_db) == incremental_tables
+
+
+def test_a_compacted_file_edited_since_or_a_broken_record_force_a_full_build(tmp_path, worker_db):
+    lake_root, tables, gone, _ = compacted_after_a_build(tmp_path, worker_db)
+    (record,) = sorted((lake_root / "compactions").iterdir())
+    (datasets_file,) = lake.files(lake_root, lake.DATASETS)
+    pq.write_table(pq.read_table(datasets_file), datasets_file)  # the same records, written again by hand
+
+    plan = registry.plan_build(lake_root, worker_db, registry.lake_files(lake_root), False)
+
+    gone_datasets = [path for path in gone if "/datasets/" in path]
+    assert (plan.kind, plan.reason) == ("full", (
+        "2 lake file(s) read by the previous build are gone, and no record of a compaction says which file of "
+        f"the lake holds their records now, e.g. {gone_datasets[0]}"))
+
+    record.write_text(record.read_text()[:-20])  # cut short, as by a full disk
+    plan = registry.plan_build(lake_root, worker_db, registry.lake_files(lake_root), False)
+    assert plan.kind == "full" and plan.reason.startswith(f"the compaction record {record} cannot be read: ")
+    result = rebuild(lake_root, worker_db)
+    assert result.ok and result.build["kind"] == "full" and registry_tables(worker_db) == tables
 
 
 def test_a_build_that_reads_much_of_the_lake_is_built_one_node_at_a_time():
