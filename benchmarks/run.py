@@ -419,6 +419,37 @@ def measure_rebuild_after_append(bench: Bench) -> Figures:
     })
 
 
+def measure_rebuild_after_compaction(bench: Bench) -> Figures:
+    """Per repetition: register 1,000 new runs and rebuild (incremental), then time
+    `quantbot registry rebuild` once with nothing new (the floor), compact the lake (`quantbot
+    registry compact`, not timed), and time it again: the compaction's record lets it keep the
+    registry, which holds the same records (before 15949d5 that rebuild was a full one)."""
+    rebuild_once(bench)  # a registry to start from, and dbt's parse warm
+    pool = bench.pool_paths()
+    first = bench.runs + appended_so_far(bench)
+    seconds, floor_seconds, peaks, compactions, builds = [], [], [], [], []
+    for repetition in range(bench.repetitions):
+        records.register_runs(bench.lake_root, generate.run_inputs(
+            first + repetition * APPENDED_RUNS, APPENDED_RUNS, pool, bench.seed))
+        rebuild_once(bench)
+        floor_seconds.append(rebuild_once(bench).seconds)
+        compaction = checked(timed_process(quantbot_command("registry", "compact", "--lake", str(bench.lake_root),
+                                                            "--json"), bench.environment("lake")),
+                             "quantbot registry compact")
+        merged = json.loads(compaction.stdout)
+        compactions.append({"seconds": compaction.seconds, "files_before": merged["files_before"],
+                            "files_after": merged["files_after"]})
+        process = rebuild_once(bench)
+        seconds.append(process.seconds)
+        peaks.append(process.peak_rss_bytes)
+        builds.append(json.loads(process.stdout)["build"])
+    if any(build["kind"] != "none" for build in builds):
+        raise RuntimeError(f"a rebuild after a compaction built something: {builds}")
+    return Figures(seconds, floor_seconds, max(peaks), {
+        "appended_runs_per_repetition": APPENDED_RUNS, "compactions": compactions, "builds": builds,
+    })
+
+
 def appended_so_far(bench: Bench) -> int:
     """Runs beyond the generated ones already in this copy (so appended runs are always new)."""
     with duckdb.connect() as con:
@@ -764,6 +795,10 @@ MEASUREMENTS = (
                 "the same (a running port) on an empty lake",
                 5.0, 10.0, measure_port_rebuild_after_append,
                 status="the port's process: dbt started by an earlier rebuild in it, as for the seed's client"),
+    Measurement("rebuild_after_compaction", "rebuild after appending 1,000 runs, rebuilding, and compacting",
+                "the same rebuild before the compaction (nothing new)",
+                None, None, measure_rebuild_after_compaction,
+                status="context: no target in the issue; before 15949d5 this rebuild was a full one"),
     Measurement("fragmented_resolve", "resolve, lake of 10,000 single-run registrations, compacted",
                 "the same resolve on the same runs written in batches",
                 None, None, measure_fragmented_resolve, ratio_target=2.0),
