@@ -12,6 +12,7 @@ of the same name; `month` is the month of the run's simulated start day, `window
     registry/resolutions/runset_id=<id>/part-*.parquet
     registry/run_tags/part-*.parquet
     registry/experiments/part-*.parquet                        (pinned to a resolution)
+    compactions/compaction-*.json                              (what each compaction merged: compaction.py)
 
 Files are only ever added: written to a hidden temp file in their final folder, fsynced,
 then renamed to a name no other writer can produce. Nothing here rewrites or deletes one;

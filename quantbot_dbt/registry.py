@@ -126,6 +126,8 @@ class BuildPlan:
     reason: str
     lake_files: dict[str, LakeFile]  # every file of the lake now: what the registry will hold
     new_files: frozenset[str] = frozenset()  # for an incremental build, the files added since the last
+    # Of those, the files a compaction wrote: each holds a whole partition folder's records.
+    compacted_new_files: frozenset[str] = frozenset()
 
     def reads(self, path: str) -> bool:
         """Whether dbt reads this lake file: every file in a full build; in an incremental one, only
@@ -245,10 +247,12 @@ def plan_build(lake_root: Path, db_file: Path, lake_now: dict[str, LakeFile], fu
     if changed:
         return full(f"{len(changed)} lake file(s) read by the previous build have changed since, e.g. {changed[0]}")
     gone = sorted(path for path in earlier_files if path not in lake_now)
+    merged: dict[str, compaction.MergedFile] = {}
     merged_since: frozenset[str] = frozenset()
     if gone:
         try:
-            accounted, merged_since = compacted_since(compaction.merged_files(lake_root), earlier_files, lake_now)
+            merged = compaction.merged_files(lake_root)
+            accounted, merged_since = compacted_since(merged, earlier_files, lake_now)
         except ValueError as error:
             return full(str(error))
         unaccounted = [path for path in gone if path not in accounted]
@@ -267,7 +271,7 @@ def plan_build(lake_root: Path, db_file: Path, lake_now: dict[str, LakeFile], fu
     counts = ", ".join(f"{name} {count}" for name, count in sorted(per_table.items()))
     compacted = f"; the {len(gone)} it read that are gone were compacted into files of the lake" if gone else ""
     return BuildPlan("incremental", f"{len(new_files)} lake file(s) added since the previous build ({counts}){compacted}",
-                     lake_now, new_files)
+                     lake_now, new_files, new_files & merged.keys())
 
 
 def compacted_since(merged: dict[str, compaction.MergedFile], earlier_files: dict[str, LakeFile],
@@ -347,7 +351,10 @@ def start_incremental_build(new_file: Path, db_file: Path, earlier_file: Path, l
     same project) and no one has it open. Returns the plan for the file it starts from."""
     if earlier_file.exists() and db_file.stat().st_size >= EARLIER_REGISTRY_MIN_BYTES:
         earlier = plan_build(lake_root, earlier_file, plan.lake_files, False)
-        if earlier.kind == "incremental" and not in_use(earlier_file):
+        # Not when it would read a file a compaction wrote since it was built: a whole partition
+        # folder's records, which the registry holds already (at 1M runs, a rebuild after 1,000
+        # runs appended to a compacted lake took 184 s that way instead of ~13 s).
+        if earlier.kind == "incremental" and not earlier.compacted_new_files and not in_use(earlier_file):
             os.rename(earlier_file, new_file)
             return BuildPlan("incremental", f"{plan.reason}; built on the registry before it, which reads "
                                             f"{len(earlier.new_files)} new lake file(s)", plan.lake_files, earlier.new_files)

@@ -373,19 +373,23 @@ def test_changed_or_removed_files_and_late_artifacts_force_a_full_build(tmp_path
 
 
 def compacted_after_a_build(tmp_path: Path, worker_db: Path) -> tuple[Path, dict[str, list[tuple]], list[str], int]:
-    """A lake of several files per folder, built, then compacted: the lake, the registry's tables,
-    the files the build read that the compaction removed, and the files it wrote."""
+    """A lake of several files per folder, built in full, appended to, built again, then compacted:
+    the lake, the registry's tables, the files the builds read that the compaction removed, and
+    the number of files it wrote. The registry before the current one (the full build's) has not
+    read the appended files, which the compaction merged with older ones."""
     lake_root = tmp_path / "lake"
     base_lake(lake_root, tmp_path / "outputs")
-    append_a_run(lake_root, tmp_path / "outputs")  # a second file in the runs folder of 2025-11
     assert rebuild(lake_root, worker_db, full_refresh=True).ok
+    append_a_run(lake_root, tmp_path / "outputs")  # a second file in the runs folder of 2025-11
+    assert rebuild(lake_root, worker_db).build["kind"] == "incremental"
     read_by_the_build = registry.lake_files(lake_root)
     merged = compact(lake_root)
     gone = sorted(set(read_by_the_build) - set(registry.lake_files(lake_root)))
     return lake_root, registry_tables(worker_db), gone, len(merged.merged_folders)
 
 
-def test_a_rebuild_after_a_compaction_keeps_the_registry_and_reads_only_new_files(tmp_path, worker_db):
+def test_a_rebuild_after_a_compaction_keeps_the_registry_and_reads_only_new_files(tmp_path, worker_db, monkeypatch):
+    monkeypatch.setattr(registry, "EARLIER_REGISTRY_MIN_BYTES", 0)  # this small registry counts as large
     lake_root, tables, gone, merged_files = compacted_after_a_build(tmp_path, worker_db)
     assert (len(gone), merged_files) == (4, 2)  # datasets 2 -> 1, runs of 2025-11 2 -> 1
     built = os.stat(worker_db).st_mtime_ns
@@ -408,8 +412,10 @@ def test_a_rebuild_after_a_compaction_keeps_the_registry_and_reads_only_new_file
     assert (plan.kind, plan.new_files) == ("incremental", new_files)
     assert plan.reason == ("2 lake file(s) added since the previous build (artifacts 1, runs 1); "
                            "the 4 it read that are gone were compacted into files of the lake")
+    # Built on a copy of the registry, not on the one before it, which would read the compacted
+    # runs file of 2025-11 again (it holds the run appended after that registry was built).
     incremental = rebuild(lake_root, worker_db)
-    assert incremental.ok and incremental.build["kind"] == "incremental"
+    assert incremental.ok and incremental.build == {"kind": "incremental", "reason": plan.reason}
     incremental_tables = registry_tables(worker_db)
     assert rebuild(lake_root, worker_db, full_refresh=True).ok
     assert incremental_tables == registry_tables(worker_db) != tables
@@ -457,6 +463,15 @@ def test_a_compacted_file_edited_since_or_a_broken_record_force_a_full_build(tmp
     assert plan.kind == "full" and plan.reason.startswith(f"the compaction record {record} cannot be read: ")
     result = rebuild(lake_root, worker_db)
     assert result.ok and result.build["kind"] == "full" and registry_tables(worker_db) == tables
+
+    # A file removed by hand: no record accounts for it.
+    record.unlink()
+    removed = lake.files(lake_root, lake.RUNS)[0]
+    os.unlink(removed)
+    plan = registry.plan_build(lake_root, worker_db, registry.lake_files(lake_root), False)
+    assert (plan.kind, plan.reason) == ("full", (
+        "1 lake file(s) read by the previous build are gone, and no record of a compaction says which file of "
+        f"the lake holds their records now, e.g. {removed}"))
 
 
 def test_a_build_that_reads_much_of_the_lake_is_built_one_node_at_a_time():
