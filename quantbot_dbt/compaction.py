@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import lake
+from .output import one_line
 
 
 # Row groups of a merged file: small enough that min/max statistics skip most of a sorted file
@@ -108,7 +109,11 @@ def compact(lake_root: Path, dry_run: bool = False) -> Compaction:
                                    dict(zip(folder_plan.sources, sources))))
                 if merges:
                     # A crash before this line leaves no record: the next rebuild is a full one.
-                    write_record(lake_root, merges)
+                    try:
+                        write_record(lake_root, merges)
+                    except OSError as error:
+                        raise OSError(f"the lake was compacted, but the record of it could not be written "
+                                      f"({one_line(error)}): the next registry rebuild is a full one") from None
         finally:
             for _, temp_path, _ in pending:
                 temp_path.unlink(missing_ok=True)  # left only if the swap failed before renaming it

@@ -143,6 +143,18 @@ def test_a_compaction_records_which_file_replaced_which(small_lake, quantbot):
     assert sorted((small_lake / "compactions").iterdir()) == [record]
 
 
+def test_a_record_that_cannot_be_written_is_one_line_and_the_lake_stays_compacted(small_lake, quantbot):
+    (small_lake / "compactions").write_text("a file where the folder of records goes")
+    rows_before = lake_rows(small_lake)
+
+    result = quantbot("registry", "compact")
+
+    assert result.code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: the lake was compacted, but the record of it could not be written ([Errno 17] ")
+    assert result.stderr.endswith("): the next registry rebuild is a full one\n") and result.stderr.count("\n") == 1
+    assert set(part_files_per_folder(small_lake).values()) == {1} and lake_rows(small_lake) == rows_before
+
+
 def test_merged_event_files_state_their_highest_event_seq_and_the_sequence_goes_on(small_lake):
     compaction.compact(small_lake)
 
